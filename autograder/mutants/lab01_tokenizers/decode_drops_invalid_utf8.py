@@ -1,0 +1,5 @@
+"""Decode silently drops invalid UTF-8 bytes (errors="ignore") instead of showing U+FFFD."""
+
+# %% decode
+def decode(ids, bpe):
+    return b"".join(bpe.vocab[i] for i in ids).decode("utf-8", errors="ignore")

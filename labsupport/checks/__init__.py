@@ -1,0 +1,185 @@
+"""Checking helpers: the only thing the test cells of the labs call.
+
+Every failure is a :class:`CheckFailed` whose message has the same four parts, so students learn to
+read it once::
+
+    count_pairs([1, 2, 3, 1, 2]): pair counts differ
+      expected: {(1, 2): 2, (2, 3): 1, (3, 1): 1}
+      got:      {(1, 2): 1, (2, 3): 1, (3, 1): 1}
+      hint:     count every adjacent pair, including repeats
+
+The generic helpers live here (tolerant tensor comparisons with max abs/rel error, shape and dtype
+checks, sequence comparisons); each lab's named checks live in ``labsupport.checks.labNN``.
+A named check takes the student's function, builds its own inputs (seeded), calls it, and compares
+the result with a real implementation (the *oracle*).
+"""
+
+from __future__ import annotations
+
+import math
+import reprlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+_short = reprlib.Repr()
+_short.maxstring = 120
+_short.maxother = 120
+_short.maxlist = 24
+_short.maxtuple = 24
+_short.maxdict = 12
+_short.maxlevel = 3
+
+
+class CheckFailed(AssertionError):
+    """A check found a difference. The message says what, expected, got, and a hint."""
+
+    def __init__(self, what: str, expected: Any = None, got: Any = None, hint: str | None = None,
+                 detail: str | None = None):
+        lines = [what]
+        if expected is not None or got is not None:
+            lines.append(f"  expected: {show(expected)}")
+            lines.append(f"  got:      {show(got)}")
+        if detail:
+            lines.append(f"  detail:   {detail}")
+        if hint:
+            lines.append(f"  hint:     {hint}")
+        super().__init__("\n".join(lines))
+        self.what, self.expected, self.got, self.hint = what, expected, got, hint
+
+
+def show(value: Any) -> str:
+    """A short, readable representation (long lists and strings are abbreviated)."""
+    if isinstance(value, str) and value.startswith("<") and value.endswith(">"):
+        return value  # already a description, e.g. "<a tensor of shape (2, 3)>"
+    if isinstance(value, torch.Tensor):
+        return f"tensor of shape {tuple(value.shape)}, dtype {value.dtype}"
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape}, dtype {value.dtype}"
+    return _short.repr(value)
+
+
+def passed(message: str) -> None:
+    """Print the friendly pass line a test cell ends with."""
+    print(f"✓ {message}")
+
+
+def call(fn: Callable, *args: Any, what: str, **kwargs: Any) -> Any:
+    """Call the student's ``fn`` and turn a missing implementation into a readable failure."""
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise CheckFailed(f"{what}: not implemented yet",
+                          hint="replace `raise NotImplementedError()` with your code") from None
+
+
+def check_type(value: Any, expected_type: type | tuple[type, ...], *, what: str,
+               hint: str | None = None) -> None:
+    """``value`` must be an instance of ``expected_type`` (exactly the kind of thing asked for)."""
+    if not isinstance(value, expected_type):
+        names = (expected_type,) if isinstance(expected_type, type) else expected_type
+        raise CheckFailed(f"{what}: wrong type", " or ".join(t.__name__ for t in names),
+                          type(value).__name__, hint)
+
+
+def check_equal(got: Any, expected: Any, *, what: str, hint: str | None = None) -> None:
+    """Exact equality; for sequences the message points at the first differing position."""
+    if got == expected and type(got) is type(expected):
+        return
+    if isinstance(got, Sequence) and isinstance(expected, Sequence) and not isinstance(got, str):
+        detail = first_difference(list(got), list(expected))
+    elif isinstance(got, Mapping) and isinstance(expected, Mapping):
+        detail = mapping_difference(got, expected)
+    elif type(got) is not type(expected) and got == expected:
+        detail = f"equal values but type {type(got).__name__}, expected {type(expected).__name__}"
+    else:
+        detail = None
+    raise CheckFailed(what, expected, got, hint, detail)
+
+
+def first_difference(got: list, expected: list) -> str:
+    """Describe where two lists first differ."""
+    for i, (g, e) in enumerate(zip(got, expected)):
+        if g != e:
+            return f"first difference at position {i}: expected {show(e)}, got {show(g)}"
+    if len(got) != len(expected):
+        return f"length {len(got)}, expected {len(expected)}"
+    return "same elements, different container type"
+
+
+def mapping_difference(got: Mapping, expected: Mapping) -> str:
+    """Describe missing, extra and different keys of two mappings."""
+    missing = [k for k in expected if k not in got]
+    extra = [k for k in got if k not in expected]
+    wrong = [k for k in expected if k in got and got[k] != expected[k]]
+    parts = []
+    if missing:
+        parts.append(f"missing keys {show(missing)}")
+    if extra:
+        parts.append(f"unexpected keys {show(extra)}")
+    if wrong:
+        k = wrong[0]
+        parts.append(f"{len(wrong)} wrong values, e.g. at {show(k)}: expected {show(expected[k])}, "
+                     f"got {show(got[k])}")
+    return "; ".join(parts) or "same items, different container type"
+
+
+def check_shape(t: torch.Tensor, shape: Sequence[int], *, what: str, hint: str | None = None) -> None:
+    """``t`` must be a tensor of exactly ``shape``."""
+    check_type(t, torch.Tensor, what=what, hint=hint)
+    if tuple(t.shape) != tuple(shape):
+        raise CheckFailed(f"{what}: wrong shape", tuple(shape), tuple(t.shape), hint)
+
+
+def check_dtype(t: torch.Tensor, dtype: torch.dtype, *, what: str, hint: str | None = None) -> None:
+    """``t`` must be a tensor of ``dtype``."""
+    check_type(t, torch.Tensor, what=what, hint=hint)
+    if t.dtype != dtype:
+        raise CheckFailed(f"{what}: wrong dtype", dtype, t.dtype, hint)
+
+
+def check_close(got: torch.Tensor, expected: torch.Tensor, *, what: str, rtol: float | None = None,
+                atol: float | None = None, hint: str | None = None) -> None:
+    """Tolerant comparison of tensors (torch's default tolerances for the dtype unless given).
+
+    Checks type, shape and finiteness first, then reports the largest absolute and relative error
+    and where it occurs. Comparison runs on the CPU so it does not depend on the grader's device.
+    """
+    check_shape(got, expected.shape, what=what, hint=hint)
+    g = got.detach().to("cpu")
+    e = expected.detach().to("cpu", g.dtype if g.is_floating_point() else expected.dtype)
+    if g.is_floating_point():
+        bad = ~torch.isfinite(g) & torch.isfinite(e)
+        if bad.any():
+            idx = tuple(int(i) for i in bad.nonzero()[0])
+            raise CheckFailed(f"{what}: non-finite values", "finite numbers",
+                              f"{g[idx].item()} at index {idx}", hint or "look for 0/0 or -inf - -inf")
+    try:
+        torch.testing.assert_close(g, e, rtol=rtol, atol=atol, equal_nan=True)
+    except AssertionError:
+        diff = (g.double() - e.double()).abs().nan_to_num(nan=math.inf)
+        idx = tuple(int(i) for i in np.unravel_index(int(diff.argmax()), tuple(diff.shape)))
+        rel = diff / e.double().abs().clamp_min(1e-12)
+        detail = (f"max abs error {diff.max().item():.3g} at index {idx} "
+                  f"(expected {e[idx].item():.6g}, got {g[idx].item():.6g}); "
+                  f"max rel error {rel.max().item():.3g}; "
+                  f"{int((diff > 0).sum())} of {diff.numel()} elements differ")
+        raise CheckFailed(f"{what}: values differ", f"<a tensor of shape {tuple(e.shape)}>",
+                          "<values outside tolerance>", hint, detail) from None
+
+
+def check_true(condition: bool, *, what: str, expected: Any = None, got: Any = None,
+               hint: str | None = None) -> None:
+    """Fail with a full message unless ``condition`` holds."""
+    if not condition:
+        raise CheckFailed(what, expected, got, hint)
+
+
+def in_range(what: str, value: float, low: float, high: float, hint: str | None = None) -> None:
+    """An experiment's result must lie in its stated range ``[low, high]``."""
+    if not low <= value <= high:
+        raise CheckFailed(f"{what} is outside the expected range", f"between {low} and {high}",
+                          round(value, 4), hint or "re-run the parts' tests first: they catch most bugs")
+    passed(f"{what} = {value:.3f}, in the expected range [{low}, {high}]")

@@ -1,0 +1,87 @@
+"""The course data, shipped inside the package and verified against ``SHA256SUMS``.
+
+No code in the course downloads anything: JupyterHub servers and exam rooms are often offline.
+Each dataset keeps its licence or attribution file beside it (see ``README.md`` in this folder).
+
+>>> text = shakespeare()            # 1,115,394 characters
+>>> train, val = shakespeare_split()  # 90 % / 10 %
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parent
+
+
+class DataError(RuntimeError):
+    """A shipped data file is missing or does not match its recorded checksum."""
+
+
+@cache
+def _checksums() -> dict[str, str]:
+    sums = DATA_DIR / "SHA256SUMS"
+    if not sums.is_file():
+        raise DataError(f"the checksum list {sums} is missing: reinstall labsupport")
+    table = {}
+    for line in sums.read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            table[name.strip()] = digest
+    return table
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def path(name: str) -> Path:
+    """Return the verified path of a shipped file, e.g. ``path("tinyshakespeare/input.txt")``.
+
+    Raises :class:`DataError` naming the file when it is unknown, missing or corrupted.
+    """
+    expected = _checksums().get(name)
+    if expected is None:
+        known = ", ".join(sorted(_checksums()))
+        raise DataError(f"unknown data file {name!r}; the course ships: {known}")
+    file = DATA_DIR / name
+    if not file.is_file():
+        raise DataError(f"data file {file} is missing: reinstall labsupport or restore it from git")
+    got = sha256(file)
+    if got != expected:
+        raise DataError(
+            f"data file {file} is corrupted: SHA-256 {got[:12]}… differs from the recorded "
+            f"{expected[:12]}…; restore it from git (git checkout -- {file.name})"
+        )
+    return file
+
+
+def read_text(name: str) -> str:
+    """Verified UTF-8 text of a shipped file."""
+    return path(name).read_text(encoding="utf-8")
+
+
+def shakespeare() -> str:
+    """Tiny Shakespeare (char-rnn corpus): 1,115,394 characters, 65 distinct ones."""
+    return read_text("tinyshakespeare/input.txt")
+
+
+def shakespeare_split(train_fraction: float = 0.9) -> tuple[str, str]:
+    """Split the corpus at ``train_fraction`` of its characters: (train, validation)."""
+    text = shakespeare()
+    cut = int(len(text) * train_fraction)
+    return text[:cut], text[cut:]
+
+
+def sentence_polarity() -> tuple[list[str], list[int]]:
+    """Movie-review snippets (Pang & Lee, CC BY 4.0): texts and labels (1 positive, 0 negative)."""
+    pos = read_text("sentence_polarity/rt-polarity.pos").splitlines()
+    neg = read_text("sentence_polarity/rt-polarity.neg").splitlines()
+    return pos + neg, [1] * len(pos) + [0] * len(neg)
