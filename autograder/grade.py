@@ -149,9 +149,10 @@ def _grade_cells(result: Result, source, cells: list[dict], options: GradeOption
         answer_id = nbgrader_meta(nb.cells[answer])["grade_id"] if answer is not None else None
         part = PartResult(nbgrader_meta(cell)["grade_id"], points(cell), 0.0, "passed",
                           answer_id=answer_id, output=_stream_text(cell))
-        if answer_out is not None and answer_out.status in ("timeout", "crashed", "error"):
-            part.status = answer_out.status if answer_out.status != "error" else "error"
-            part.reason = f"your answer cell `{answer_id}` {_describe(answer_out)}"
+        if answer_out is not None and answer_out.ename == "NotImplementedError":
+            part.status, part.reason = "failed", f"not attempted: answer cell `{answer_id}` is still the stub"
+        elif answer_out is not None and answer_out.status in ("timeout", "crashed", "error"):
+            part.status, part.reason = answer_out.status, f"your answer cell `{answer_id}` {_describe(answer_out)}"
         elif answer_id is not None and not assembled.answers_found.get(answer_id, True):
             part.status, part.reason = "missing", f"answer cell `{answer_id}` is missing"
         elif outcome.status == "ok":

@@ -113,7 +113,7 @@ def assemble(source: NotebookNode, submitted: list[dict]) -> Assembled:
         gid = nbgrader_meta(cell).get("grade_id")
         if isinstance(gid, str):
             by_id.setdefault(gid, []).append(cell)
-    source_ids = {nbgrader_meta(c).get("grade_id") for c in source.cells}
+    source_ids = {nbgrader_meta(c)["grade_id"] for c in source.cells if nbgrader_meta(c).get("grade_id")}
     used: set[int] = set()
     found: dict[str, bool] = {}
     for cell in nb.cells:
