@@ -98,7 +98,7 @@ def grade_notebook(lab: str, raw: bytes, student: str, submission: str = "",
         result.status, result.reason = "invalid", str(e)
         result.parts = _parts_all(source, 0.0, "missing", "the notebook could not be read")
         return result
-    for attempt in range(options.retries + 1):
+    for _attempt in range(options.retries + 1):
         try:
             _grade_cells(result, source, cells, options)
             return result
