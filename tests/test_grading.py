@@ -74,7 +74,8 @@ def test_sample_submission(graded, student):
     results, _ = graded
     status, score, part_status = EXPECTED[student]
     r = results[student]
-    assert (r.status, r.score, r.max_score) == (status, score, 45), (r.reason, [(p.grade_id, p.status, p.reason) for p in r.parts])
+    parts = [(p.grade_id, p.status, p.reason) for p in r.parts]
+    assert (r.status, r.score, r.max_score) == (status, score, 45), (r.reason, parts)
     for gid, st in part_status.items():
         part = next(p for p in r.parts if p.grade_id == gid)
         assert part.status == st and part.points == 0 and part.reason
@@ -102,7 +103,8 @@ def test_notes_explain_unusual_submissions(graded):
 
 
 def test_regrading_is_deterministic(lab01_answers):
-    raw = to_bytes(student_notebook(LAB, _with(lab01_answers, wordpiece_encode="def wordpiece_encode(*a):\n    return []")))
+    wrong = _with(lab01_answers, wordpiece_encode="def wordpiece_encode(*a):\n    return []")
+    raw = to_bytes(student_notebook(LAB, wrong))
     scores = {json.dumps([(p.grade_id, p.points) for p in grade_notebook(LAB, raw, "x", options=FAST).parts])
               for _ in range(2)}
     assert len(scores) == 1
