@@ -58,7 +58,8 @@ def cmd_validate(args, labs: list[str]) -> int:
 
 
 def cmd_grade(args, labs: list[str]) -> int:
-    from autograder.grade import GradeOptions, grade_folder
+    from autograder.grade import GradeOptions
+    from autograder.orchestrate import grade_folder
 
     lab = labs[0]
     if not args.submissions.is_dir():

@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from autograder.grade import GradeOptions, grade_folder, grade_notebook
+from autograder.grade import GradeOptions, grade_notebook
 from autograder.mutants import mutants_of
+from autograder.orchestrate import grade_folder
 from tests.conftest import student_notebook, to_bytes
 
 LAB = "lab01_tokenizers"
