@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from labsupport import data
 from labsupport import tokenizers as ref
-from labsupport.checks import CheckFailed, call, check_equal, check_true, check_type, in_range, passed
+from labsupport.checks import CheckFailed, call, check_equal, check_type, in_range, passed
 from labsupport.tokenizers.bpe import merge_steps
 from labsupport.tokenizers.bytelevel import BPEVocab, bytes_to_unicode
 
@@ -67,10 +67,8 @@ def count_pairs_hidden(count_pairs: Callable, seed: int = 1) -> None:
                     hint="a list of n ids has n-1 adjacent pairs; an empty or one-id list has none")
     counts = {(9, 9): 1}
     got = call(count_pairs, [9, 9, 9], counts, what="count_pairs([9, 9, 9], counts)")
-    check_true(got is counts and counts == {(9, 9): 3},
-               what="count_pairs([9, 9, 9], counts={(9, 9): 1}) must update and return `counts`",
-               expected="the same dict, now {(9, 9): 3}", got=got,
-               hint="add into the dict you were given and return that same dict")
+    check_equal(got, {(9, 9): 3}, what="count_pairs([9, 9, 9], counts={(9, 9): 1}) must add to `counts`",
+                hint="add into the dict you were given and return it")
     passed("count_pairs matches Counter on random sequences")
 
 

@@ -1,0 +1,161 @@
+"""Plain data across the sandbox boundary: JSON for Python values, safetensors for tensors.
+
+Student code runs in another process; what comes back is *data*, never code or live objects:
+``None``, ``bool``, ``int``, ``float``, ``str``, ``bytes``, lists, tuples, dicts (keys of those
+scalar types or tuples of them), torch tensors and NumPy arrays. Decoding builds fresh objects of
+exactly these built-in types, so a returned object cannot carry an ``__eq__`` that is always true,
+and a tensor subclass arrives as a plain tensor holding only its values. Nothing is ever pickled.
+
+Objects that are not plain data (a student's ``nn.Module``, say) stay in the sandbox and travel as
+*handles*, ``{"$handle": n, "$type": "MultiHeadAttention"}``, on which the grader can call methods.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import importlib
+import json
+import math
+import struct
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.numpy import load as np_load
+from safetensors.numpy import save as np_save
+from safetensors.torch import load as torch_load
+from safetensors.torch import save as torch_save
+
+MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+TRUSTED_CLASSES = "labsupport."  # dataclasses of the course library travel by their fields
+MAX_DEPTH = 64
+
+
+class WireError(ValueError):
+    """A value that cannot travel as plain data, or a malformed message."""
+
+
+class Handle:
+    """A reference to an object that stays in the other process."""
+
+    def __init__(self, ref: int, type_name: str):
+        self.ref, self.type_name = ref, type_name
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name} in the student's process>"
+
+
+def encode(value: Any, keep: callable | None = None) -> bytes:
+    """Serialise ``value``; objects that are not plain data go through ``keep`` (→ a handle ref)."""
+    tensors: dict[str, torch.Tensor] = {}
+    arrays: dict[str, np.ndarray] = {}
+
+    def enc(v: Any, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            raise WireError("the value is nested too deeply")
+        if v is None or isinstance(v, bool):  # bool cannot be subclassed
+            return v
+        if isinstance(v, str):
+            return str.__str__(v)  # a plain copy of a str subclass
+        if isinstance(v, int):
+            return {"$int": int.__repr__(v)}
+        if isinstance(v, float):
+            f = float.__float__(v)
+            return {"$float": repr(f)} if not math.isfinite(f) else f
+        if isinstance(v, bytes | bytearray):
+            return {"$bytes": base64.b64encode(bytes(v)).decode()}
+        if isinstance(v, torch.Tensor):
+            name = f"t{len(tensors)}"
+            plain = torch.Tensor.as_subclass(v.detach(), torch.Tensor).to("cpu").contiguous().clone()
+            tensors[name] = plain
+            return {"$tensor": name}
+        if isinstance(v, np.ndarray):
+            name = f"a{len(arrays)}"
+            arrays[name] = np.ascontiguousarray(np.asarray(v).copy())
+            return {"$array": name}
+        if isinstance(v, np.generic):
+            return enc(v.item(), depth + 1)
+        if isinstance(v, tuple) and type(v) is tuple:
+            return {"$tuple": [enc(x, depth + 1) for x in v]}
+        if isinstance(v, list) and type(v) is list:
+            return [enc(x, depth + 1) for x in v]
+        if isinstance(v, dict) and type(v) is dict:
+            return {"$dict": [[enc(k, depth + 1), enc(x, depth + 1)] for k, x in v.items()]}
+        if isinstance(v, Handle):
+            return {"$ref": v.ref}
+        if dataclasses.is_dataclass(v) and type(v).__module__.startswith(TRUSTED_CLASSES):
+            cls = type(v)
+            fields = {f.name: enc(getattr(v, f.name), depth + 1) for f in dataclasses.fields(v)}
+            return {"$obj": f"{cls.__module__}:{cls.__qualname__}", "$fields": fields}
+        if keep is not None:
+            return {"$handle": keep(v), "$type": type(v).__name__}
+        raise WireError(f"a {type(v).__name__} is not plain data (numbers, strings, lists, tuples, dicts, tensors)")
+
+    header = json.dumps(enc(value, 0), allow_nan=False).encode()
+    t_blob = torch_save(tensors) if tensors else b""
+    a_blob = np_save(arrays) if arrays else b""
+    return struct.pack("<QQQ", len(header), len(t_blob), len(a_blob)) + header + t_blob + a_blob
+
+
+def decode(blob: bytes, resolve: callable | None = None) -> Any:
+    """Rebuild plain data; ``resolve(ref)`` turns a ``$ref`` back into a local object, and
+    ``$handle`` entries become :class:`Handle` objects."""
+    if len(blob) < 24 or len(blob) > MAX_MESSAGE_BYTES:
+        raise WireError("malformed message")
+    nh, nt, na = struct.unpack("<QQQ", blob[:24])
+    if 24 + nh + nt + na != len(blob):
+        raise WireError("malformed message (sizes)")
+    header = json.loads(blob[24:24 + nh])
+    tensors = torch_load(blob[24 + nh:24 + nh + nt]) if nt else {}
+    arrays = np_load(blob[24 + nh + nt:]) if na else {}
+
+    def dec(v: Any, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            raise WireError("nested too deeply")
+        if v is None or type(v) in (bool, str, float):
+            return v
+        if type(v) is list:
+            return [dec(x, depth + 1) for x in v]
+        if type(v) is dict and len(v) in (1, 2):
+            (tag, x), *rest = v.items()
+            if tag == "$int":
+                return int(x)
+            if tag == "$float":
+                return float(x)
+            if tag == "$bytes":
+                return base64.b64decode(x)
+            if tag == "$tensor":
+                return tensors[x]
+            if tag == "$array":
+                return arrays[x]
+            if tag == "$tuple":
+                return tuple(dec(y, depth + 1) for y in x)
+            if tag == "$dict":
+                out = {}
+                for k, y in x:
+                    key = dec(k, depth + 1)
+                    if not isinstance(key, int | float | str | bytes | tuple | bool | type(None)):
+                        raise WireError("dict keys must be numbers, strings or tuples")
+                    out[key] = dec(y, depth + 1)
+                return out
+            if tag == "$ref":
+                return resolve(x) if resolve is not None else Handle(int(x), "")
+            if tag == "$obj" and rest and rest[0][0] == "$fields":
+                return _build(x, {k: dec(y, depth + 1) for k, y in rest[0][1].items()})
+            if tag == "$handle" and rest and rest[0][0] == "$type":
+                return Handle(int(x), str(rest[0][1]))
+        raise WireError(f"unexpected value in message: {str(v)[:80]}")
+
+    return dec(header, 0)
+
+
+def _build(path: str, fields: dict) -> Any:
+    """A course-library dataclass from its fields (only ``labsupport`` dataclasses are allowed)."""
+    module, _, name = path.partition(":")
+    if not module.startswith(TRUSTED_CLASSES):
+        raise WireError(f"objects of {module} cannot be sent")
+    cls = getattr(importlib.import_module(module), name, None)
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        raise WireError(f"{path} is not a course dataclass")
+    return cls(**fields)
