@@ -197,6 +197,22 @@ class Remote:
             raise AttributeError(attr)
         return self._session.ask({"op": "getattr", "target": {**self._target, "attr": attr}})
 
+    def __setattr__(self, attr: str, value: Any) -> None:
+        self._session.ask({"op": "setattr", "target": self._target, "attr": attr, "args": [value]})
+
+    def __iter__(self):
+        return iter(self._session.ask({"op": "items", "target": self._target}))
+
+    def __len__(self) -> int:
+        return self._session.ask({"op": "len", "target": self._target})
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._session.ask({"op": "getitem", "target": self._target, "args": [key]})
+
+    def __student_apply__(self, func: str, args: tuple, kwargs: dict) -> Any:
+        """Run the trusted library function ``func`` where this object lives (see labsupport.checks)."""
+        return self._session.ask({"op": "apply", "func": func, "args": list(args), "kwargs": kwargs})
+
     def __repr__(self) -> str:
         return f"<{self._label} (student code)>"
 

@@ -6,9 +6,9 @@ Requests and replies are :mod:`autograder.wire` messages: plain data only. It ho
 the grader compares what comes back with the oracle in its own process.
 
 Requests (dicts): ``exec`` a cell's code; ``call`` a name or handle (optionally a method of it);
-``getattr`` of a handle; ``apply`` a trusted library function (``labsupport.*``) to arguments that
-may include handles (for work that must happen next to the student's objects, like autograd);
-``seed`` every RNG.
+``getattr``/``setattr``/``items``/``len``/``getitem`` of a handle; ``keep`` a value sent by the
+grader; ``apply`` a trusted library function (``labsupport.*``) to arguments that may include
+handles (work that must happen next to the student's objects, like autograd); ``seed`` every RNG.
 """
 
 from __future__ import annotations
@@ -73,6 +73,15 @@ class Runner:
             return self.target(req["target"])(*req.get("args", []), **req.get("kwargs", {}))
         if op == "getattr":
             return self.target(req["target"])
+        if op == "setattr":
+            setattr(self.target(req["target"]), req["attr"], req["args"][0])
+            return None
+        if op == "items":  # iterate a student object (parameters(), a ModuleList, ...)
+            return list(self.target(req["target"]))
+        if op == "len":
+            return len(self.target(req["target"]))
+        if op == "getitem":
+            return self.target(req["target"])[req["args"][0]]
         if op == "keep":  # store a value sent by the grader; later requests refer to it by handle
             return {"ref": self.keep(req["args"][0])}
         if op == "apply":

@@ -76,12 +76,13 @@ def encode(value: Any, keep: callable | None = None) -> bytes:
             return {"$array": name}
         if isinstance(v, np.generic):
             return enc(v.item(), depth + 1)
-        if isinstance(v, tuple) and type(v) is tuple:
-            return {"$tuple": [enc(x, depth + 1) for x in v]}
-        if isinstance(v, list) and type(v) is list:
-            return [enc(x, depth + 1) for x in v]
-        if isinstance(v, dict) and type(v) is dict:
-            return {"$dict": [[enc(k, depth + 1), enc(x, depth + 1)] for k, x in v.items()]}
+        # containers (subclasses too: OrderedDict, namedtuple, torch.Size) travel as their plain items
+        if isinstance(v, tuple):
+            return {"$tuple": [enc(x, depth + 1) for x in tuple.__iter__(v)]}
+        if isinstance(v, list):
+            return [enc(x, depth + 1) for x in list.__iter__(v)]
+        if isinstance(v, dict):
+            return {"$dict": [[enc(k, depth + 1), enc(x, depth + 1)] for k, x in dict.items(v)]}
         if isinstance(v, Handle):
             return {"$ref": v.ref}
         if dataclasses.is_dataclass(v) and type(v).__module__.startswith(TRUSTED_CLASSES):

@@ -183,3 +183,48 @@ def in_range(what: str, value: float, low: float, high: float, hint: str | None 
         raise CheckFailed(f"{what} is outside the expected range", f"between {low} and {high}",
                           round(value, 4), hint or "re-run the parts' tests first: they catch most bugs")
     passed(f"{what} = {value:.3f}, in the expected range [{low}, {high}]")
+
+
+# ---------------------------------------------------------------- where the student's objects live
+def on_student_side(func: Callable, *args: Any, **kwargs: Any) -> Any:
+    """Run ``func(*args, **kwargs)`` next to the student's objects among ``args``.
+
+    In a notebook this is just a call. When an autograder keeps the student's code in another
+    process, the arguments that stand for student objects know how to run ``func`` (a function of
+    this library, named by its import path) over there, and only plain data comes back. Use it for
+    work that needs the live object, such as autograd through the student's module.
+    """
+    for a in (*args, *kwargs.values()):
+        hook = getattr(type(a), "__student_apply__", None)
+        if hook is not None:
+            return hook(a, f"{func.__module__}.{func.__qualname__}", args, kwargs)
+    return func(*args, **kwargs)
+
+
+def gradients(fn: Callable, *inputs: torch.Tensor, upstream_seed: int = 0) -> tuple[torch.Tensor, list]:
+    """``fn(*inputs)`` (its first output if it returns a tuple) and the gradients of
+    ``(output · g).sum()`` with respect to each floating-point input, for a fixed random ``g``."""
+    leaves = [x.detach().clone().requires_grad_(x.is_floating_point()) for x in inputs]
+    out = fn(*leaves)
+    out = out[0] if isinstance(out, tuple | list) else out
+    g = torch.randn(out.shape, generator=torch.Generator().manual_seed(upstream_seed), dtype=out.dtype)
+    (out * g).sum().backward()
+    return out.detach(), [x.grad for x in leaves]
+
+
+def check_gradients(fn: Callable, reference: Callable, *inputs: torch.Tensor, what: str,
+                    rtol: float = 1e-6, atol: float = 1e-6, hint: str | None = None) -> None:
+    """Gradients of the student's ``fn`` (float64 inputs) must equal the reference's autograd gradients.
+
+    The student's side is computed where the student's code lives (:func:`on_student_side`); the
+    comparison happens here.
+    """
+    _, got = on_student_side(gradients, fn, *inputs)
+    _, expected = gradients(reference, *inputs)
+    for n, (g, e) in enumerate(zip(got, expected)):
+        if e is None:
+            continue
+        if g is None:
+            raise CheckFailed(f"{what}: no gradient reaches input {n}", "a gradient tensor", None,
+                              hint or "avoid .detach(), .item() or in-place edits on the path from inputs to output")
+        check_close(g, e, what=f"{what}: gradient of input {n}", rtol=rtol, atol=atol, hint=hint)
