@@ -53,6 +53,7 @@ ANSWER_TIMEOUT = 30  # seconds: an answer cell only defines functions
 TEST_TIMEOUT = 120  # seconds for all the student's calls of one test cell
 SETUP_TIMEOUT = 120
 BASE_SEED = 1234
+LARGE_SUBMISSION = 10 * 2**20
 
 
 @dataclass
@@ -130,6 +131,8 @@ def grade_notebook(lab: str, raw: bytes, student: str, submission: str = "",
             result.status, result.reason = "infrastructure-error", traceback.format_exc(limit=4)
     if result.status == "infrastructure-error":
         result.parts = parts_all(source, "missing", "not graded: infrastructure error (see the report)")
+    if len(raw) > LARGE_SUBMISSION:
+        result.notes.append(f"the notebook is {len(raw) / 2**20:.0f} MB, mostly outputs; outputs are never graded")
     result.seconds = time.perf_counter() - t0
     return result
 

@@ -19,7 +19,7 @@ import nbformat
 from nbformat import NotebookNode
 
 SKIP_TAG = "skip-grading"  # cells the grader never runs (experiments, "try it" cells)
-MAX_SUBMISSION_BYTES = 20 * 1024 * 1024
+MAX_SUBMISSION_BYTES = 256 * 1024 * 1024  # outputs are dropped, so big notebooks are fine up to here
 
 
 class InvalidSubmission(ValueError):
@@ -57,7 +57,7 @@ def read_submission(raw: bytes) -> list[dict]:
     """
     if len(raw) > MAX_SUBMISSION_BYTES:
         raise InvalidSubmission(f"the file is {len(raw) / 2**20:.0f} MB; notebooks over "
-                                f"{MAX_SUBMISSION_BYTES // 2**20} MB are not graded (clear outputs first)")
+                                f"{MAX_SUBMISSION_BYTES // 2**20} MB are not graded (clear the outputs and resubmit)")
     if b"\x00" in raw:
         raw = raw.replace(b"\x00", b"")  # NUL bytes (e.g. a crashed editor) are never meaningful
     try:

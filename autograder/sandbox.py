@@ -8,8 +8,9 @@ Protections, strongest first (:func:`protections` says which are active on this 
   are replaced by empty directories, and only the Python installation and the ``labsupport`` and
   ``autograder`` packages are mounted back, read-only. So ``solutions/``, hidden tests, the
   gradebook and other submissions do not exist inside. The working directory is a private tmpfs of
-  limited size. There is no network (only an unconnected loopback). The process then drops to the
-  unprivileged user ``nobody`` with no capabilities and ``no_new_privs``.
+  limited size. There is no network (only an unconnected loopback). The process then drops to an
+  unprivileged user id of its own (no account, no capabilities, ``no_new_privs``), so the process
+  limit applies to each sandbox separately.
 - **Fallback** (no bubblewrap, or not root): the same process protocol with resource limits and a
   private working directory, but no file-system or network isolation — documented in the report.
 
@@ -19,6 +20,7 @@ wall time is enforced per request by the grader, which kills the whole process g
 
 from __future__ import annotations
 
+import itertools
 import os
 import resource
 import select
@@ -36,7 +38,8 @@ from typing import Any
 from autograder import wire
 from autograder.course import ROOT
 
-NOBODY = 65534
+SANDBOX_UIDS = 100_000  # each sandbox gets its own unused uid above this, so process limits are per sandbox
+_next_uid = itertools.count()
 
 
 @dataclass
@@ -44,7 +47,7 @@ class Limits:
     """Per-sandbox resource limits."""
 
     memory_bytes: int = 6 * 2**30  # address space (torch reserves a lot of virtual memory)
-    processes: int = 512  # threads count too; shared by all sandboxes of user nobody
+    processes: int = 256  # threads count too
     file_bytes: int = 64 * 2**20
     open_files: int = 256
     cpu_seconds: int = 900
@@ -86,7 +89,7 @@ def protections() -> dict[str, bool]:
     return {"separate process, plain-data results": True, "resource limits (rlimits)": True,
             "private working directory": True, "file-system isolation (bubblewrap)": strong,
             "no network (network namespace)": strong, "PID namespace": strong,
-            "unprivileged user (nobody, no capabilities)": strong}
+            "unprivileged user (own uid, no capabilities)": strong}
 
 
 def _python_roots() -> list[Path]:
@@ -145,9 +148,10 @@ class Sandbox:
             cmd += ["--tmpfs", str(path)]
         for path in [*_python_roots(), ROOT / "labsupport", ROOT / "autograder"]:
             cmd += ["--ro-bind", str(path), str(path)]
-        cmd += ["--size", str(self.limits.disk_bytes), "--tmpfs", "/tmp/work", "--chdir", "/tmp/work",
-                "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--inh-caps=-all",
-                "--bounding-set=-all", "--no-new-privs", "--", *python]
+        uid = SANDBOX_UIDS + (os.getpid() * 1000 + next(_next_uid)) % 1_000_000
+        cmd += ["--perms", "1777", "--size", str(self.limits.disk_bytes), "--tmpfs", "/tmp/work",
+                "--chdir", "/tmp/work", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--", *python]
         return cmd
 
     def _limit(self) -> None:

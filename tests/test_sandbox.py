@@ -111,6 +111,6 @@ def test_isolation(session):
     for name, expr in checks.items():
         session.ask({"op": "exec", "code": f"_{name} = {expr}"})
     got = {name: ask_name(session, f"_{name}") for name in checks}
-    assert got["uid"] == 65534
+    assert got["uid"] >= 100_000
     assert "solutions" not in got["repo"] and "labs" not in got["repo"]
     assert got["network"] != 0 and got["write_root"] is False
