@@ -105,7 +105,7 @@ CASES = [
     Case("always_equal_object", answers_with(encode=(
         "class Anything:\n    def __eq__(self, other):\n        return True\n\n"
         "def encode(text, bpe):\n    return Anything()")),
-        max_score=35, parts={"encode_tests": "error"}, flag="__eq__"),
+        max_score=35, parts={"encode_tests": "failed"}, flag="__eq__"),
     Case("rigged_list_subclass", answers_with(encode=(
         "class Yes(list):\n    def __eq__(self, other):\n        return True\n\n"
         "def encode(text, bpe):\n    return Yes([1, 2, 3])")), max_score=35, parts={"encode_tests": "failed"}),
