@@ -1,0 +1,9 @@
+"""The weights are detached from the graph (e.g. computed via .detach()/numpy): no gradient reaches q and k."""
+
+# %% scaled_dot_product_attention
+def scaled_dot_product_attention(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1).nan_to_num(0.0).detach()
+    return weights @ v, weights
