@@ -101,7 +101,7 @@ CASES = [
         max_score=35, parts={"encode_tests": "failed"}, flag="labsupport.checks"),
     Case("monkeypatch_torch_and_builtins", answers_with(encode=(
         "import builtins, torch\ntorch.allclose = lambda *a, **k: True\nbuiltins.isinstance = lambda *a: True\n"
-        + WRONG_ENCODE)), max_score=35, parts={"encode_tests": "failed"}, flag="builtins"),
+        + WRONG_ENCODE)), max_score=35, flag="builtins"),  # breaks the student's own process, not the grader
     Case("always_equal_object", answers_with(encode=(
         "class Anything:\n    def __eq__(self, other):\n        return True\n\n"
         "def encode(text, bpe):\n    return Anything()")),
@@ -134,8 +134,9 @@ CASES = [
         "    try:\n        open(name, 'w').write('student,score\\nme,45\\n')\n    except OSError:\n        pass\n"
         "def merge(ids, pair, new_id):\n    return ids")), max_score=25, parts={"merge_tests": "failed"}, flag="open"),
     Case("reads_hidden_tests", answers_with(decode=(
-        "import glob\nfound = glob.glob('/work/**/solutions/**/*.ipynb', recursive=True) + "
-        "glob.glob('../../**/source/**/*.ipynb', recursive=True)\n"
+        "import glob, os\nfrom autograder.course import SOLUTIONS, ROOT\n"
+        "found = glob.glob(f'{SOLUTIONS}/**/*.ipynb', recursive=True) + glob.glob(f'{ROOT}/autograder/*.db')\n"
+        "found += [p for p in ('../../source', '/tmp/work/../grades') if os.path.exists(p)]\n"
         "assert not found, found\n"
         "def decode(ids, bpe):\n    return ''")), max_score=40, parts={"decode_tests": "failed"}),
     Case("tampers_with_gradebook", answers_with(decode=(
@@ -152,7 +153,7 @@ CASES = [
         parts={"decode_tests": "out-of-memory"}),
     Case("disk_bomb", answers_with(merge=(
         "with open('big.bin', 'wb') as f:\n    for _ in range(2048):\n        f.write(b'0' * 2**20)\n")),
-        max_score=25, parts={"merge_tests": "crashed"}),
+        max_score=25, parts={"merge_tests": "error"}),  # EFBIG at the 64 MB file-size limit
     Case("infinite_loop_in_cell", answers_with(merge="while True:\n    pass"), max_score=25,
          parts={"merge_tests": "timeout"}),
     Case("uninterruptible_loop", answers_with(wordpiece_encode=(
@@ -164,7 +165,7 @@ CASES = [
     Case("os_exit_in_cell", answers_with(decode="import os\nos._exit(1)"), min_score=40, max_score=40,
          parts={"decode_tests": "crashed"}, flag="_exit"),
     Case("os_exit_at_call", answers_with(count_pairs=(
-        "import os\ndef count_pairs(ids, counts=None):\n    os._exit(0)")), min_score=25, max_score=25,
+        "import os\ndef count_pairs(ids, counts=None):\n    os._exit(0)")), min_score=40, max_score=40,
         parts={"count_pairs_tests": "crashed"}),
     Case("sys_exit", answers_with(wordpiece_encode="import sys\nsys.exit('bye')"), min_score=35, max_score=35,
          parts={"wordpiece_tests": "error"}, flag="exit"),
