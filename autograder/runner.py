@@ -63,6 +63,9 @@ class Runner:
         obj = self.handles[spec["ref"]] if "ref" in spec else self.ns[spec["name"]]
         return getattr(obj, spec["attr"]) if spec.get("attr") else obj
 
+    def apply(self, func: str, args: list, kwargs: dict) -> Any:
+        return _trusted(func)(*args, **kwargs)
+
     def handle(self, req: dict) -> Any:
         op = req["op"]
         if op == "exec":
@@ -82,19 +85,24 @@ class Runner:
             return len(self.target(req["target"]))
         if op == "getitem":
             return self.target(req["target"])[req["args"][0]]
-        if op == "keep":  # store a value sent by the grader; later requests refer to it by handle
-            return {"ref": self.keep(req["args"][0])}
+        if op == "keep":  # store a value sent (or a library call named) by the grader; refer to it by handle
+            value = self.apply(req["func"], [], {}) if "func" in req else req["args"][0]
+            return {"ref": self.keep(value)}
         if op == "apply":
-            module, _, name = req["func"].rpartition(".")
-            if not module.startswith(TRUSTED_PREFIXES):
-                raise PermissionError(f"apply is limited to {TRUSTED_PREFIXES}")
-            return getattr(importlib.import_module(module), name)(*req.get("args", []), **req.get("kwargs", {}))
+            return self.apply(req["func"], req.get("args", []), req.get("kwargs", {}))
         if op == "seed":
             from labsupport import seed_everything
 
             seed_everything(req["seed"])
             return None
         raise ValueError(f"unknown request {op!r}")
+
+
+def _trusted(func: str) -> Any:
+    module, _, name = func.rpartition(".")
+    if not module.startswith(TRUSTED_PREFIXES):
+        raise PermissionError(f"apply is limited to {TRUSTED_PREFIXES}")
+    return getattr(importlib.import_module(module), name)
 
 
 def _read(fd: int) -> bytes | None:

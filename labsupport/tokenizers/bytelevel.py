@@ -52,6 +52,7 @@ class BPEVocab:
     merges: dict[tuple[int, int], int]
     byte_ids: tuple[int, ...] = tuple(range(256))
     special_tokens: dict[str, int] = field(default_factory=dict)
+    recipe: str | None = field(default=None, compare=False, repr=False)  # importable function rebuilding it
 
     @cached_property
     def vocab(self) -> dict[int, bytes]:
@@ -91,4 +92,6 @@ def load_gpt2() -> BPEVocab:
         if line:
             left, right = line.split(" ")
             merges[encoder[left], encoder[right]] = encoder[left + right]
-    return BPEVocab(merges, byte_ids, {"<|endoftext|>": encoder["<|endoftext|>"]})
+    vocab = BPEVocab(merges, byte_ids, {"<|endoftext|>": encoder["<|endoftext|>"]})
+    vocab.recipe = f"{__name__}.load_gpt2"  # another process can rebuild it by this call, not by copy
+    return vocab
