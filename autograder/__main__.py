@@ -20,12 +20,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("lab", nargs="?", help="default: all labs")
     p.add_argument("--no-run", action="store_true", help="skip the nbval run of the whole solution")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    p = sub.add_parser("grade", help="autograde a folder of submissions into a CSV and feedback")
+    p = sub.add_parser("grade", help="autograde a folder of submissions into the gradebook, a CSV and feedback")
     p.add_argument("lab")
     p.add_argument("submissions", type=Path, help="STUDENT.ipynb files or nbgrader's submitted/ layout")
-    p.add_argument("--out", type=Path, help="output folder (default: grades/LAB)")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel kernels")
+    _gradebook_options(p)
+    p.add_argument("--jobs", type=int, default=None, help="parallel grading workers (default: all cores)")
     p.add_argument("--timeout", type=int, help="seconds per test cell (default 120)")
+    p.add_argument("--force", action="store_true", help="grade again submissions already in the gradebook")
+    p = sub.add_parser("regrade", help="autograde one student's latest submission again (manual grades stay)")
+    p.add_argument("lab")
+    p.add_argument("student")
+    _gradebook_options(p)
+    p.add_argument("--timeout", type=int, help="seconds per test cell (default 120)")
+    p = sub.add_parser("export", help="write OUT/grades.csv from the gradebook (autograde + manual grades)")
+    p.add_argument("lab")
+    _gradebook_options(p, scheduler=False)
+    p = sub.add_parser("manual", help="add a manual adjustment in points to a part (or 'late', ...) of a student")
+    p.add_argument("lab")
+    p.add_argument("student")
+    p.add_argument("grade_id", help="a part (e.g. encode_tests) or a label for the total (e.g. late)")
+    p.add_argument("points", type=float, help="points to add (negative to deduct)")
+    p.add_argument("--comment", default="")
+    p.add_argument("--grader", default=os.environ.get("USER", ""))
+    _gradebook_options(p, scheduler=False)
+    sub.add_parser("protections", help="say which sandbox protections are active on this machine")
     args = parser.parse_args(argv)
     try:
         labs = [resolve_lab(args.lab)] if getattr(args, "lab", None) else all_labs()
@@ -57,6 +75,15 @@ def cmd_validate(args, labs: list[str]) -> int:
     return 0 if all(r.ok for r in rows) else 1
 
 
+def _gradebook_options(p: argparse.ArgumentParser, scheduler: bool = True) -> None:
+    p.add_argument("--out", type=Path, help="output folder: archive, feedback, grades.csv (default: grades/LAB)")
+    p.add_argument("--db", help="gradebook URL, e.g. postgresql://user@host:5432/grades "
+                                "(default: SQLite OUT/gradebook.sqlite)")
+    if scheduler:
+        p.add_argument("--scheduler", help="grade on a Dask cluster, e.g. tcp://10.0.0.5:8786 "
+                                           "(default: an embedded pool on this machine)")
+
+
 def cmd_grade(args, labs: list[str]) -> int:
     from autograder.grade import GradeOptions
     from autograder.orchestrate import grade_folder
@@ -66,14 +93,61 @@ def cmd_grade(args, labs: list[str]) -> int:
         raise CourseError(f"{args.submissions} is not a folder of submissions")
     out = args.out or Path("grades") / lab
     options = GradeOptions(**({"test_timeout": args.timeout} if args.timeout else {}))
-    results = grade_folder(lab, args.submissions, out, jobs=args.jobs, options=options)
+    results = grade_folder(lab, args.submissions, out, jobs=args.jobs, options=options, db=args.db,
+                           scheduler=args.scheduler, force=args.force)
     for r in results:
         print(f"{r.student:<24} {r.status:<22} {r.score:g}/{r.max_score:g}")
     print(f"\n{len(results)} submissions -> {out / 'grades.csv'}; feedback in {out / 'feedback'}")
     return 0
 
 
-COMMANDS = {"release": cmd_release, "validate": cmd_validate, "grade": cmd_grade}
+def cmd_regrade(args, labs: list[str]) -> int:
+    from autograder.grade import GradeOptions
+    from autograder.orchestrate import regrade_student
+
+    lab = labs[0]
+    out = args.out or Path("grades") / lab
+    options = GradeOptions(**({"test_timeout": args.timeout} if args.timeout else {}))
+    r = regrade_student(lab, args.student, out, options, db=args.db, scheduler=args.scheduler)
+    for p in r.parts:
+        print(f"{p.grade_id:<28} {p.status:<9} {p.points:g}/{p.max_points:g}")
+    print(f"{r.student}: {r.status} {r.score:g}/{r.max_score:g} -> {out / 'grades.csv'}; "
+          f"feedback {out / 'feedback' / (r.student + '.html')}")
+    return 0
+
+
+def cmd_export(args, labs: list[str]) -> int:
+    from autograder.orchestrate import export
+
+    out = args.out or Path("grades") / labs[0]
+    print(export(labs[0], out, db=args.db))
+    return 0
+
+
+def cmd_manual(args, labs: list[str]) -> int:
+    from autograder.gradebook import Gradebook
+    from autograder.orchestrate import export
+
+    out = args.out or Path("grades") / labs[0]
+    Gradebook.open(args.db, out).add_manual(args.student, labs[0], args.grade_id, args.points, args.comment,
+                                            args.grader)
+    print(f"{args.student}: {args.points:+g} on {args.grade_id}; {export(labs[0], out, db=args.db)}")
+    return 0
+
+
+def cmd_protections(args, labs: list[str]) -> int:
+    from autograder.sandbox import protections
+
+    for name, active in protections().items():
+        print(f"{'active  ' if active else 'MISSING '} {name}")
+    if not all(protections().values()):
+        print("\nFor full isolation run the grader as root with Debian's bubblewrap installed "
+              "(apt-get install bubblewrap).")
+    return 0
+
+
+COMMANDS = {"release": cmd_release, "validate": cmd_validate, "grade": cmd_grade, "regrade": cmd_regrade,
+            "export": cmd_export, "manual": cmd_manual, "protections": cmd_protections}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,186 @@
+"""Where grading runs: an embedded thread pool (the default) or a Dask cluster (``--scheduler``).
+
+Both offer the same two calls, ``submit`` and ``as_completed``, so the orchestrator records each
+result the moment it arrives, whichever finishes first. The orchestrator is the only process that
+touches the gradebook; workers only turn bytes into a :class:`~autograder.grade.Result`.
+
+Embedded (default)
+    ``python -m autograder grade LAB FOLDER`` runs one grading worker process per core (no server,
+    nothing to set up); ``--jobs N`` for another number. See :class:`LocalPool`.
+
+Dask
+    ``python -m autograder grade LAB FOLDER --scheduler tcp://HOST:8786`` sends one task per
+    submission (``grade_task``: the lab name, the raw bytes, the options) to a running Dask
+    scheduler and collects results as they complete. Workers need the same course checkout (same
+    ``solutions/``, ``labsupport`` and ``autograder``); each task checks a fingerprint of those files
+    and returns ``infrastructure-error`` (graded again on the next run) from a worker whose copy
+    differs. Run workers with one thread each, ``--nthreads 1``: a grading task already uses a whole
+    core through its kernel. A worker that dies mid-task has its task rerun elsewhere by Dask; a task
+    that keeps failing is reported and left ungraded in the gradebook, so the next run retries it.
+
+    By hand (any machines that reach each other)::
+
+        dask scheduler --host 10.0.0.5 --port 8786
+        dask worker tcp://10.0.0.5:8786 --nworkers 8 --nthreads 1      # on each grading machine
+        python -m autograder grade lab01 submitted/ --scheduler tcp://10.0.0.5:8786
+
+    Kubernetes (dask-kubernetes operator; the image is the course repo with ``make install`` done)::
+
+        from dask_kubernetes.operator import KubeCluster
+        cluster = KubeCluster(name="grading", image="registry.example.org/course:2025",
+                              n_workers=20, resources={"requests": {"cpu": "1", "memory": "4Gi"},
+                                                       "limits": {"cpu": "1", "memory": "4Gi"}},
+                              worker_command=["dask", "worker", "--nthreads", "1"])
+        print(cluster.scheduler_address)   # expose it (port-forward or a Service), then --scheduler
+
+    Slurm with GPU nodes (dask-jobqueue; labs whose hidden tests want a GPU)::
+
+        from dask_jobqueue import SLURMCluster
+        cluster = SLURMCluster(queue="gpu", cores=8, processes=8, memory="64GB", walltime="02:00:00",
+                               job_extra_directives=["--gres=gpu:1"],
+                               worker_extra_args=["--resources", "GPU=1"],
+                               job_script_prologue=["cd $HOME/course", ". .venv/bin/activate"])
+        cluster.scale(jobs=4)              # 4 nodes, 8 single-threaded workers each
+        print(cluster.scheduler_address)   # then: --scheduler <that address>
+
+    Either way the orchestrator runs where the submissions and the gradebook are (the course
+    server), with ``--db postgresql://…`` for a shared gradebook. Pass ``resources={"GPU": 1}`` to
+    :func:`autograder.orchestrate.grade_folder` to place each task on a worker that advertises a GPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+from autograder.course import AUTOGRADER_DIR, ROOT, CourseError, source_notebook
+from autograder.grade import GradeOptions, Result, grade_notebook
+
+
+def default_jobs() -> int:
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+@cache
+def code_fingerprint(lab: str) -> str:
+    """SHA-256 over what decides a grade: the lab's source notebook, ``labsupport`` and ``autograder``."""
+    files = [source_notebook(lab), *sorted((ROOT / "labsupport").rglob("*.py")),
+             *sorted(p for p in AUTOGRADER_DIR.glob("*.py"))]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(str(f.relative_to(ROOT)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def grade_task(lab: str, raw: bytes, student: str, submission: str, options: GradeOptions | None,
+               fingerprint: str) -> Result:
+    """A grading task on a Dask worker: check the worker's code matches, then grade. Never raises."""
+    try:
+        mine = code_fingerprint(lab)
+    except OSError as e:
+        mine = f"unreadable: {e}"
+    if mine != fingerprint:
+        result = Result(student, lab, submission, hashlib.sha256(raw).hexdigest(), status="infrastructure-error",
+                        reason=f"worker {os.uname().nodename} has a different version of the course "
+                               f"({mine[:12]} instead of {fingerprint[:12]}): update it and grade again")
+        return result
+    return grade_notebook(lab, raw, student, submission, options)
+
+
+class LocalPool:
+    """Worker processes on this machine (``kind="process"``, the default) or threads (``"thread"``).
+
+    Processes, because the grader runs each test cell's oracle comparisons in its own process while
+    the student's code runs in a sandbox: with threads those comparisons would share one GIL. Workers
+    come from a fork server that has imported the grader once, so starting one is cheap. (Workers
+    are not recycled with ``max_tasks_per_child``: on Python 3.11 the pool then hangs when it
+    replaces the first worker (seen here); the student's code runs in a fresh sandbox anyway.)
+    """
+
+    def __init__(self, jobs: int, kind: str = "process"):
+        if kind == "thread":
+            self.executor: Executor = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="grade")
+        elif kind == "process":
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["autograder.grade"])
+            self.executor = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx)
+        else:
+            raise ValueError(f"unknown pool kind {kind!r}: process or thread")
+
+    def submit(self, lab: str, raw: bytes, student: str, submission: str, options: GradeOptions | None,
+               **_ignored: Any) -> Future:
+        return self.executor.submit(grade_notebook, lab, raw, student, submission, options)
+
+    def as_completed(self, futures: Iterable[Future]) -> Iterator[Future]:
+        return as_completed(list(futures))
+
+    def close(self, cancel: bool = False) -> None:
+        self.executor.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+class DaskPool:
+    """Tasks on a Dask distributed cluster reached at ``address``."""
+
+    CONNECT_TIMEOUT = 30  # seconds
+
+    def __init__(self, address: str):
+        from distributed import Client
+
+        try:
+            self.client = Client(address, timeout=self.CONNECT_TIMEOUT, set_as_default=False)
+        except OSError as e:
+            raise CourseError(f"cannot reach the Dask scheduler at {address}: {e}") from e
+
+    def submit(self, lab: str, raw: bytes, student: str, submission: str, options: GradeOptions | None,
+               resources: dict[str, float] | None = None) -> Any:
+        return self.client.submit(grade_task, lab, raw, student, submission, options, code_fingerprint(lab),
+                                  key=f"grade-{lab}-{student}-{uuid.uuid4().hex[:12]}", pure=False,
+                                  resources=resources)
+
+    def as_completed(self, futures: Iterable[Any]) -> Iterator[Any]:
+        from distributed import as_completed as dask_as_completed
+
+        return iter(dask_as_completed(list(futures), loop=self.client.loop))
+
+    def close(self, cancel: bool = False) -> None:
+        self.client.close()
+
+
+@contextmanager
+def grading_pool(jobs: int | None = None, scheduler: str | None = None,
+                 kind: str = "process") -> Iterator[LocalPool | DaskPool]:
+    """A pool for grading: Dask when ``scheduler`` is an address, else ``jobs`` local workers (all cores)."""
+    pool = DaskPool(scheduler) if scheduler else LocalPool(jobs or default_jobs(), kind)
+    try:
+        yield pool
+    except BaseException:
+        pool.close(cancel=True)  # Ctrl-C: queued submissions are dropped (the next run grades them)
+        raise
+    pool.close()
+
+
+def run_all(pool: LocalPool | DaskPool, tasks: Iterable[tuple], on_done: Callable[[tuple, Result | None, str], None],
+            resources: dict[str, float] | None = None) -> None:
+    """Submit every ``(lab, raw, student, submission, options)`` task; call ``on_done(task, result, error)``
+    as each completes, in the calling thread. ``result`` is None when the task itself failed."""
+    pending = {}
+    for task in tasks:
+        pending[pool.submit(*task, resources=resources)] = task
+    for fut in pool.as_completed(pending):
+        task = pending.pop(fut)
+        try:
+            result, error = fut.result(), ""
+        except Exception as e:  # a lost worker, a task killed too often: not the student's fault
+            result, error = None, f"{type(e).__name__}: {e}"
+        on_done(task, result, error)
