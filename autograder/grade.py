@@ -333,11 +333,10 @@ class _Grading:
 
     def run(self) -> None:
         _capture_stdout()
-        with Sandbox(self.options.limits, self.options.hidden) as sandbox:
-            self.result.sandbox = sandbox.mode
-            self.session = _Session(sandbox)
+        self.session = _Session(self._fresh_sandbox())
+        try:
+            self.result.sandbox = self.session.sandbox.mode
             self.base_ns = self._grader_namespace()
-            self._setup()
             for i in self.answers:
                 status, reason = self.answer_outcome[i] = self._exec(i, self.options.answer_timeout)
                 if status == "ok":
@@ -346,6 +345,23 @@ class _Grading:
                     self._restart()
             for n, i in enumerate(self.tests):
                 self.result.parts.append(self._grade_test(i, self.options.base_seed + n))
+        finally:
+            self.session.sandbox.kill()
+
+    def _fresh_sandbox(self) -> Sandbox:
+        """A student process that has run the setup cells (taken ready-made from the spares)."""
+        codes = [self.nb.cells[i].source for i in self.setup]
+        sandbox = _SPARES.take(self.result.lab, codes, self.options)
+        for _ in codes:
+            try:
+                reply = sandbox.receive(SETUP_TIMEOUT)
+            except SandboxError as e:
+                sandbox.kill()
+                raise RuntimeError(f"the setup cells did not run in the sandbox: {e}") from None
+            if not reply["ok"]:
+                sandbox.kill()
+                raise RuntimeError(f"a setup cell failed in the sandbox: {reply['ename']}: {reply['evalue']}")
+        return sandbox
 
     def _grader_namespace(self) -> dict[str, Any]:
         """The setup cells run here too (trusted code): the test cells' imports and shared values."""
@@ -358,19 +374,15 @@ class _Grading:
             _ThreadStdout.local.buf = None
         return ns
 
-    def _setup(self) -> None:
-        for i in self.setup:
-            self._exec(i, SETUP_TIMEOUT, infrastructure=True)
-
     def _restart(self) -> None:
         """A fresh student process: setup cells, then the answer cells that ran cleanly."""
-        self.session.sandbox.start()
+        self.session.sandbox.kill()
+        self.session.sandbox = self._fresh_sandbox()
         self.session.reset()
-        self._setup()
         for i in sorted(self.ran_ok):
             self._exec(i, self.options.answer_timeout)
 
-    def _exec(self, i: int, timeout: int, infrastructure: bool = False) -> tuple[str, str]:
+    def _exec(self, i: int, timeout: int) -> tuple[str, str]:
         cell = self.nb.cells[i]
         self.session.deadline = time.monotonic() + timeout
         try:
@@ -378,12 +390,8 @@ class _Grading:
                               "name": nbgrader_meta(cell).get("grade_id", "setup")})
             return "ok", ""
         except SandboxError as e:
-            if infrastructure:
-                raise RuntimeError(f"the setup cell failed in the sandbox: {e}") from None
             return _sandbox_status(e), str(e)
         except Exception as e:  # noqa: BLE001 — the student's exception, rebuilt locally
-            if infrastructure:
-                raise RuntimeError(f"the setup cell failed in the sandbox: {e}") from None
             ename = getattr(type(e), "student_ename", type(e).__name__)
             status = "out-of-memory" if ename == "MemoryError" else "error"
             return (status, "not-attempted") if ename == "NotImplementedError" else (status, f"{ename}: {e}")
@@ -456,6 +464,38 @@ class _Grading:
         except KeyError:
             return _Undefined(name)
         return value
+
+
+class _Spares:
+    """One student process kept ready per lab and limits: started, with the lab's setup cells (the
+    instructor's code, the same for every student) already sent, while the previous submission is
+    graded. Taking one starts the next, so the start-up cost overlaps with grading."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.ready: dict[tuple, Sandbox] = {}
+
+    def take(self, lab: str, setup: list[str], options: GradeOptions) -> Sandbox:
+        key = (lab, tuple(setup), repr(options.limits), tuple(map(str, options.hidden)))
+        with self.lock:
+            sandbox = self.ready.pop(key, None)
+            self.ready[key] = self._start(setup, options)
+        if sandbox is None or not sandbox.alive():
+            if sandbox is not None:
+                sandbox.kill()
+            sandbox = self._start(setup, options)
+        return sandbox
+
+    @staticmethod
+    def _start(setup: list[str], options: GradeOptions) -> Sandbox:
+        sandbox = Sandbox(options.limits, options.hidden)
+        sandbox.start()
+        for code in setup:
+            sandbox.send({"op": "exec", "code": code, "name": "setup"})
+        return sandbox
+
+
+_SPARES = _Spares()
 
 
 class _Undefined:

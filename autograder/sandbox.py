@@ -163,13 +163,24 @@ class Sandbox:
 
     def request(self, req: dict, timeout: float) -> dict:
         """Send one request; return the reply dict (``ok``, ``value`` or ``ename``/``evalue``, ``out``)."""
-        if self.proc is None or self.proc.poll() is not None:
+        self.send(req)
+        return self.receive(timeout)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def send(self, req: dict) -> None:
+        """Queue a request; its reply is read by :meth:`receive`, in order."""
+        if not self.alive():
             raise Crashed(self._death())
         try:
             blob = wire.encode(req)
             os.write(self._to_child_w, struct.pack("<Q", len(blob)) + blob)
         except (BrokenPipeError, OSError):
             raise Crashed(self._death()) from None
+
+    def receive(self, timeout: float) -> dict:
+        """The reply to the oldest request not yet answered (waiting at most ``timeout`` seconds)."""
         deadline = time.monotonic() + timeout
         head = self._read_exact(8, deadline)
         (n,) = struct.unpack("<Q", head)
