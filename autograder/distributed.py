@@ -106,6 +106,8 @@ class LocalPool:
     come from a fork server that has imported the grader once, so starting one is cheap. (Workers
     are not recycled with ``max_tasks_per_child``: on Python 3.11 the pool then hangs when it
     replaces the first worker (seen here); the student's code runs in a fresh sandbox anyway.)
+    Threads have a second catch: lazily imported oracle libraries (``transformers``) can fail to
+    import when two test cells first use them at the same moment (seen here), so prefer processes.
     """
 
     def __init__(self, jobs: int, kind: str = "process"):

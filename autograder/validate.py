@@ -6,11 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from autograder.course import ROOT, release_notebook, source_notebook
-from autograder.grade import GradeOptions, Result, grade_notebook
+from autograder.distributed import LocalPool
+from autograder.grade import GradeOptions
 from autograder.mutants import mutant_notebook, mutants_of
 
 
@@ -43,24 +43,25 @@ def validate_lab(lab: str, jobs: int = 2, run: bool = True) -> list[Row]:
     mutants = mutants_of(lab)
     jobs_list += [(f"mutant:{m.name}", mutant_notebook(source_notebook(lab), m)) for m in mutants]
 
-    def grade(item: tuple[str, bytes]) -> tuple[str, Result, float]:
-        t0 = time.perf_counter()
-        result = grade_notebook(lab, item[1], item[0], options=options)
-        return item[0], result, time.perf_counter() - t0
-
     rows = [run_solution(lab)] if run else []
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for kind, r, took in pool.map(grade, jobs_list):
-            got = f"{r.score:g}/{r.max_score:g}" + (f" ({r.status})" if r.status != "graded" else "")
-            if kind == "solution":
-                ok, expected = r.status == "graded" and r.score == r.max_score > 0, "full marks"
-            elif kind == "release":
-                ok, expected = r.status == "graded" and r.score == 0, "0"
-            else:
-                ok, expected = r.status == "graded" and r.score < r.max_score, "< full marks"
-                lost = [p.grade_id for p in r.parts if p.points < p.max_points]
-                got += f"  lost: {', '.join(lost) or 'nothing'}"
-            rows.append(Row(lab, kind, expected, got, ok, took))
+    # worker processes, not threads: lazily imported oracles (transformers) are not thread-safe
+    pool = LocalPool(jobs, "process")
+    try:
+        futures = [pool.submit(lab, raw, kind, "", options) for kind, raw in jobs_list]
+        graded = [(kind, f.result()) for (kind, _), f in zip(jobs_list, futures)]
+    finally:
+        pool.close()
+    for kind, r in graded:
+        got = f"{r.score:g}/{r.max_score:g}" + (f" ({r.status})" if r.status != "graded" else "")
+        if kind == "solution":
+            ok, expected = r.status == "graded" and r.score == r.max_score > 0, "full marks"
+        elif kind == "release":
+            ok, expected = r.status == "graded" and r.score == 0, "0"
+        else:
+            ok, expected = r.status == "graded" and r.score < r.max_score, "< full marks"
+            lost = [p.grade_id for p in r.parts if p.points < p.max_points]
+            got += f"  lost: {', '.join(lost) or 'nothing'}"
+        rows.append(Row(lab, kind, expected, got, ok, r.seconds))
     if not mutants:
         rows.append(Row(lab, "mutants", "at least one", "none found", False, 0.0))
     return rows
