@@ -106,6 +106,7 @@ class GradeOptions:
     base_seed: int = BASE_SEED
     limits: Limits = field(default_factory=Limits)
     hidden: list[Path] = field(default_factory=list)  # extra folders the sandbox must not see
+    prewarm: bool = True  # keep the next sandbox starting while this submission is graded
 
 
 def grade_notebook(lab: str, raw: bytes, student: str, submission: str = "",
@@ -479,7 +480,8 @@ class _Spares:
         key = (lab, tuple(setup), repr(options.limits), tuple(map(str, options.hidden)))
         with self.lock:
             sandbox = self.ready.pop(key, None)
-            self.ready[key] = self._start(setup, options)
+            if options.prewarm:
+                self.ready[key] = self._start(setup, options)
         if sandbox is None or not sandbox.alive():
             if sandbox is not None:
                 sandbox.kill()

@@ -26,13 +26,13 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from autograder.course import CourseError, source_notebook
-from autograder.distributed import grading_pool, run_all
+from autograder.distributed import default_jobs, grading_pool, run_all
 from autograder.feedback import write_feedback
 from autograder.grade import GradeOptions, PartResult, Result
 from autograder.gradebook import RETRY_STATUSES, Gradebook
@@ -110,6 +110,9 @@ def grade_folder(lab: str, folder: Path, out: Path, jobs: int | None = None,
     """
     out.mkdir(parents=True, exist_ok=True)
     subs = find_submissions(folder, lab)
+    options = options or GradeOptions()
+    if scheduler is None and (jobs or default_jobs()) >= default_jobs():
+        options = replace(options, prewarm=False)  # every core already grades: a spare sandbox only competes
     with Gradebook.open(db, out) as book:
         tasks = []  # (lab, raw, student, submission, options)
         for sub in subs:

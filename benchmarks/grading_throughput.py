@@ -4,9 +4,16 @@
 
 Builds ``--n`` lab-1 submissions from the solution: half correct, half with one known bug each (the
 lab's mutants in turn, so they lose points but never hang). Grades the same folder twice, in one run,
-through :func:`autograder.orchestrate.grade_folder` with default limits: serially (``jobs=1``) and
-in parallel (``jobs`` = the cores this process may use), each into a fresh output folder with its
-own gradebook, and prints submissions per minute for each and their ratio (goal: >= 1.8x on 2 cores).
+through :func:`autograder.orchestrate.grade_folder` with default limits, three times, each into a
+fresh output folder with its own gradebook:
+
+* *strictly serial*: ``jobs=1`` and no prewarmed sandbox — one submission at a time, nothing
+  overlapped: the baseline for the parallel speed-up (goal: >= 1.8x on 2 cores);
+* *serial*: ``jobs=1`` with the default prewarming (the next sandbox starts while a submission is
+  graded, which already keeps a second core busy);
+* *parallel*: ``jobs`` = the cores this process may use, default settings.
+
+It prints submissions per minute for each and the ratios.
 
 Overhead per submission, beyond the student's own compute:
 
@@ -14,7 +21,7 @@ Overhead per submission, beyond the student's own compute:
   grader at all: the source notebook's setup cell, the student's answer cells and every test cell
   (hidden tests included) executed with ``exec`` in one namespace, after one untimed warm-up run so
   that imports are not counted. This is the work any grader must do.
-* *serial*: the serial run's wall time divided by ``n``: what one submission costs end to end
+* *serial*: the (prewarmed) serial run's wall time divided by ``n``: what one submission costs end to end
   (archive, gradebook, sandbox start, replaying the answers, proxying every call of the student's
   functions, feedback page, worker pool start-up amortised over the run).
 * overhead = serial − direct, per submission (mean over all ``n``), also shown as a share of the
@@ -36,6 +43,7 @@ from pathlib import Path
 
 from autograder.course import ROOT, source_notebook
 from autograder.distributed import default_jobs
+from autograder.grade import GradeOptions
 from autograder.mutants import mutants_of
 from autograder.notebook import SKIP_TAG, is_answer, is_test, load_source, nbgrader_meta
 from autograder.orchestrate import grade_folder
@@ -70,10 +78,11 @@ def run_directly(answers: dict[str, str]) -> float:
     return time.perf_counter() - t0
 
 
-def timed_grading(folder: Path, jobs: int) -> tuple[float, list]:
+def timed_grading(folder: Path, jobs: int, prewarm: bool = True) -> tuple[float, list]:
     with tempfile.TemporaryDirectory(prefix=f"bench-out-{jobs}-") as out:
         t0 = time.perf_counter()
-        results = grade_folder(LAB, folder, Path(out), jobs=jobs, progress=False)
+        results = grade_folder(LAB, folder, Path(out), jobs=jobs, options=GradeOptions(prewarm=prewarm),
+                               progress=False)
         return time.perf_counter() - t0, results
 
 
@@ -94,17 +103,20 @@ def main() -> None:
             direct = [run_directly(a) for a in subs.values()]
         finally:
             os.chdir(cwd)
+        strict, _ = timed_grading(folder, 1, prewarm=False)
         serial, serial_results = timed_grading(folder, 1)
         parallel, parallel_results = timed_grading(folder, args.jobs)
     same = [(r.student, r.score) for r in serial_results] == [(r.student, r.score) for r in parallel_results]
     scores = [r.score for r in serial_results]
-    rate_serial, rate_parallel = 60 * args.n / serial, 60 * args.n / parallel
+    rate_strict, rate_serial, rate_parallel = 60 * args.n / strict, 60 * args.n / serial, 60 * args.n / parallel
     per_sub, direct_mean = serial / args.n, statistics.mean(direct)
     print(f"{args.n} submissions of {LAB} ({sum(s == max(scores) for s in scores)} full marks, "
           f"mean score {statistics.mean(scores):.1f}); {os.cpu_count()} CPUs, {args.jobs} parallel workers")
-    print(f"serial   (jobs=1)        : {serial:7.1f} s  {rate_serial:6.1f} submissions/min")
-    print(f"{f'parallel (jobs={args.jobs})':<25}: {parallel:7.1f} s  {rate_parallel:6.1f} submissions/min")
-    print(f"speed-up                 : {rate_parallel / rate_serial:7.2f}x   (goal: >= 1.8x on 2 cores)")
+    print(f"strictly serial (jobs=1, no prewarm): {strict:7.1f} s  {rate_strict:6.1f} submissions/min")
+    print(f"serial (jobs=1, prewarmed sandbox)  : {serial:7.1f} s  {rate_serial:6.1f} submissions/min")
+    print(f"{f'parallel (jobs={args.jobs})':<36}: {parallel:7.1f} s  {rate_parallel:6.1f} submissions/min")
+    print(f"speed-up, parallel / strictly serial: {rate_parallel / rate_strict:7.2f}x   (goal: >= 1.8x on 2 cores)")
+    print(f"speed-up, parallel / serial         : {rate_parallel / rate_serial:7.2f}x")
     print(f"same scores both ways    : {same}")
     print(f"per submission, serial   : {per_sub:7.2f} s end to end")
     print(f"  its checks, directly   : {direct_mean:7.2f} s (mean; min {min(direct):.2f}, max {max(direct):.2f})")
