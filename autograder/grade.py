@@ -20,7 +20,6 @@ readable notebook), infrastructure-error (the grader failed twice; nothing is sc
 
 from __future__ import annotations
 
-import ast
 import builtins
 import dataclasses
 import hashlib
@@ -38,6 +37,7 @@ from autograder.notebook import (
     SKIP_TAG,
     InvalidSubmission,
     assemble,
+    defined_names,
     is_answer,
     is_test,
     load_source,
@@ -142,21 +142,6 @@ def parts_all(source, status: str, reason: str) -> list[PartResult]:
     """A zero-point part for every test cell of ``source`` (for submissions that cannot run)."""
     return [PartResult(nbgrader_meta(c)["grade_id"], points(c), 0.0, status, reason)
             for c in source.cells if is_test(c)]
-
-
-def defined_names(code: str) -> list[str]:
-    """Functions, classes and variables an answer cell defines at top level."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return []
-    names: list[str] = []
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.append(node.name)
-        elif isinstance(node, ast.Assign):
-            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
-    return names
 
 
 def without_magics(code: str) -> tuple[str, bool]:

@@ -82,13 +82,19 @@ def read_submission(raw: bytes) -> list[dict]:
     return [c for c in cells if isinstance(c, dict)]
 
 
-def defined_names(code: str) -> set[str]:
-    """Top-level functions and classes defined by ``code`` (empty when it does not parse)."""
+def defined_names(code: str) -> list[str]:
+    """Functions, classes and variables that ``code`` defines at top level (none if it does not parse)."""
     try:
         tree = ast.parse(code)
     except SyntaxError:
-        return set()
-    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
+        return []
+    names: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+    return names
 
 
 @dataclass
@@ -153,13 +159,13 @@ def assemble(source: NotebookNode, submitted: list[dict]) -> Assembled:
 
 def _find_by_definitions(cell: NotebookNode, submitted: list[dict], used: set[int],
                          source_ids: set) -> dict | None:
-    wanted = defined_names(source_text(cell))
+    wanted = set(defined_names(source_text(cell)))
     if not wanted:
         return None
     for cand in submitted:
         if (cand.get("cell_type") == "code" and id(cand) not in used
                 and nbgrader_meta(cand).get("grade_id") not in source_ids
-                and wanted <= defined_names(source_text(cand))):
+                and wanted <= set(defined_names(source_text(cand)))):
             return cand
     return None
 
@@ -169,12 +175,3 @@ def load_source(path: Path) -> NotebookNode:
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     return nb
-
-
-def strip_solutions(nb: NotebookNode) -> NotebookNode:
-    """Copy of ``nb`` with answer cells replaced by a stub: what a blank submission holds."""
-    blank = copy.deepcopy(nb)
-    for cell in blank.cells:
-        if is_answer(cell):
-            cell.source = "# YOUR CODE HERE\nraise NotImplementedError()"
-    return blank
