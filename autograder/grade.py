@@ -45,7 +45,7 @@ from autograder.notebook import (
     points,
     read_submission,
 )
-from autograder.sandbox import Crashed, Limits, Sandbox, SandboxError, Timeout, protections
+from autograder.sandbox import Crashed, Limits, Sandbox, SandboxError, Timeout
 from autograder.scan import scan
 from autograder.wire import Handle, WireError
 
@@ -505,5 +505,3 @@ def _sandbox_status(e: BaseException) -> str:
         return "out-of-memory"
     return "crashed"
 
-
-__all__ = ["GradeOptions", "PartResult", "Result", "grade_notebook", "parts_all", "protections", "Crashed"]

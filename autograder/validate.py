@@ -76,5 +76,3 @@ def print_table(rows: list[Row]) -> None:
     bad = [r for r in rows if not r.ok]
     print(f"\n{len(rows) - len(bad)} of {len(rows)} checks passed" + (f"; {len(bad)} FAILED" if bad else ""))
 
-
-__all__ = ["validate_lab", "print_table", "run_solution", "ROOT"]
