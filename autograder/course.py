@@ -1,13 +1,25 @@
-"""Where things live: the repository root, labs, their source and release notebooks, mutants."""
+"""The course manifest: one :class:`Lab` entry per lab, and where its files live.
+
+Every tool (release, validate, grade, scan, the sandbox's import blocker), the book's checks and the
+project's tests read :data:`LABS`. Adding a lab means adding one entry here plus the lab's own files
+(chapter, bib file, solution notebook, checks module, mutants, test file); ``tests/test_manifest.py``
+names whatever is missing.
+
+>>> lab("3").chapter
+'book/03_multihead_attention.md'
+>>> lab("lab02").references
+('labsupport.attention',)
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 AUTOGRADER_DIR = Path(__file__).resolve().parent
 ROOT = AUTOGRADER_DIR.parent
 SOLUTIONS = ROOT / "solutions"
-LABS = ROOT / "labs"
+LABS_DIR = ROOT / "labs"
 MUTANTS = AUTOGRADER_DIR / "mutants"
 
 
@@ -15,28 +27,99 @@ class CourseError(RuntimeError):
     """A lab name or course file that does not exist; the message says what does."""
 
 
+@dataclass(frozen=True)
+class Lab:
+    """Everything that belongs to one lab.
+
+    Paths are relative to the repository root; module names are importable dotted names.
+    """
+
+    id: str                          # nbgrader assignment name, e.g. "lab03_multihead_attention"
+    title: str                       # e.g. "Multi-head attention"
+    chapter: str                     # the book chapter, e.g. "book/03_multihead_attention.md"
+    bib: str                         # the chapter's bibliography, listed in _config.yml
+    checks: str                      # the named checks the test cells call, e.g. "labsupport.checks.lab03"
+    references: tuple[str, ...]      # labsupport modules implementing what the student builds
+    oracles: tuple[str, ...] = ()    # oracle libraries (top-level modules) the hidden checks compare with
+    uses: tuple[str, ...] = ()       # earlier chapters' labsupport modules the lab builds on
+    tests: tuple[str, ...] = ()      # the project's tests of this lab's reference and checks
+    cpu_budget_s: int = 90           # the solution notebook must run within this on a 2-core CPU
+    notes: dict[str, str] = field(default_factory=dict, compare=False)  # free-form, for authors
+
+    @property
+    def number(self) -> int:
+        """The chapter number: ``lab03_…`` → 3."""
+        return int(self.id[3:5])
+
+    @property
+    def short(self) -> str:
+        """``lab03``."""
+        return self.id[:5]
+
+    @property
+    def source_notebook(self) -> Path:
+        """The instructor notebook (solutions and hidden tests)."""
+        return SOLUTIONS / self.id / f"{self.id}.ipynb"
+
+    @property
+    def release_notebook(self) -> Path:
+        """The generated student notebook."""
+        return LABS_DIR / self.id / f"{self.id}.ipynb"
+
+    @property
+    def mutants_dir(self) -> Path:
+        return MUTANTS / self.id
+
+    @property
+    def blocked_modules(self) -> tuple[str, ...]:
+        """What an answer of this lab must not import: its own reference modules and its oracles."""
+        return self.references + self.oracles
+
+
+LABS: tuple[Lab, ...] = (
+    Lab(id="lab01_tokenizers", title="Tokenizers", chapter="book/01_tokenizers.md",
+        bib="book/bib/01_tokenizers.bib", checks="labsupport.checks.lab01",
+        references=("labsupport.tokenizers",), oracles=("tokenizers", "transformers"),
+        tests=("tests/test_tokenizers.py",)),
+    Lab(id="lab02_attention", title="Attention", chapter="book/02_attention.md",
+        bib="book/bib/02_attention.bib", checks="labsupport.checks.lab02",
+        references=("labsupport.attention",), tests=("tests/test_attention.py",)),
+    Lab(id="lab03_multihead_attention", title="Multi-head attention", chapter="book/03_multihead_attention.md",
+        bib="book/bib/03_multihead.bib", checks="labsupport.checks.lab03",
+        references=("labsupport.multihead",), uses=("labsupport.attention",),
+        tests=("tests/test_multihead.py",)),
+    Lab(id="lab04_positional_encodings", title="Positional encodings", chapter="book/04_positional_encodings.md",
+        bib="book/bib/04_positional.bib", checks="labsupport.checks.lab04",
+        references=("labsupport.positional",), oracles=("transformers",),
+        tests=("tests/test_positional.py",)),
+)
+
+
 def all_labs() -> list[str]:
-    """Names of every lab with a source folder, in order (``lab01_tokenizers``, …)."""
-    return sorted(p.name for p in SOLUTIONS.glob("lab*") if p.is_dir())
+    """Ids of every lab in the manifest, in order (``lab01_tokenizers``, …)."""
+    return [entry.id for entry in LABS]
 
 
-def resolve_lab(name: str) -> str:
-    """Full lab name from a full name, ``lab01`` or ``1``."""
-    labs = all_labs()
-    if name in labs:
-        return name
+def lab(name: str) -> Lab:
+    """The manifest entry for a full id, ``lab01`` or ``1``."""
+    ids = all_labs()
     prefix = f"lab{int(name):02d}" if name.isdigit() else name
-    matches = [lab for lab in labs if lab.split("_")[0] == prefix]
+    matches = [entry for entry in LABS if name == entry.id or entry.short == prefix]
     if len(matches) != 1:
-        raise CourseError(f"unknown lab {name!r}; the course has: {', '.join(labs) or 'none'}")
+        raise CourseError(f"unknown lab {name!r}; the course has: {', '.join(ids) or 'none'}")
     return matches[0]
 
 
-def source_notebook(lab: str) -> Path:
-    """The instructor notebook (solutions and hidden tests) of ``lab``."""
-    return SOLUTIONS / lab / f"{lab}.ipynb"
+def resolve_lab(name: str) -> str:
+    """Full lab id from a full id, ``lab01`` or ``1``."""
+    return lab(name).id
 
 
-def release_notebook(lab: str) -> Path:
-    """The generated student notebook of ``lab``."""
-    return LABS / lab / f"{lab}.ipynb"
+def source_notebook(lab_id: str) -> Path:
+    """The instructor notebook (solutions and hidden tests) of ``lab_id``."""
+    return lab(lab_id).source_notebook
+
+
+def release_notebook(lab_id: str) -> Path:
+    """The generated student notebook of ``lab_id``."""
+    return lab(lab_id).release_notebook

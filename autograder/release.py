@@ -9,10 +9,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from autograder.course import AUTOGRADER_DIR, LABS, SOLUTIONS, CourseError
+from autograder.course import AUTOGRADER_DIR, LABS_DIR, SOLUTIONS, CourseError
 
 
-def release(lab: str, release_dir: Path = LABS) -> Path:
+def release(lab: str, release_dir: Path = LABS_DIR) -> Path:
     """Run ``nbgrader generate_assignment`` for ``lab`` into ``release_dir``; return the lab folder."""
     if not (SOLUTIONS / lab).is_dir():
         raise CourseError(f"no source folder {SOLUTIONS / lab}")
@@ -34,7 +34,7 @@ def out_of_sync(lab: str) -> list[str]:
     """Files of ``labs/lab`` that differ from a fresh release (empty when in sync)."""
     with tempfile.TemporaryDirectory() as tmp:
         fresh = release(lab, Path(tmp))
-        committed = LABS / lab
+        committed = LABS_DIR / lab
         if not committed.is_dir():
             return [f"{committed} is missing"]
         return _tree_differences(fresh, committed)

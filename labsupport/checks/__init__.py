@@ -19,10 +19,13 @@ from __future__ import annotations
 import math
 import reprlib
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
+from hypothesis import HealthCheck, settings
+from torch import nn
 
 _short = reprlib.Repr()
 _short.maxstring = 120
@@ -31,6 +34,12 @@ _short.maxlist = 24
 _short.maxtuple = 24
 _short.maxdict = 12
 _short.maxlevel = 3
+
+
+def property_settings(max_examples: int = 100) -> settings:
+    """The one hypothesis profile of every property-based check: deterministic, no database, no deadline."""
+    return settings(max_examples=max_examples, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=list(HealthCheck))
 
 
 class CheckFailed(AssertionError):
@@ -228,3 +237,40 @@ def check_gradients(fn: Callable, reference: Callable, *inputs: torch.Tensor, wh
             raise CheckFailed(f"{what}: no gradient reaches input {n}", "a gradient tensor", None,
                               hint or "avoid .detach(), .item() or in-place edits on the path from inputs to output")
         check_close(g, e, what=f"{what}: gradient of input {n}", rtol=rtol, atol=atol, hint=hint)
+
+
+def module_gradients(module: nn.Module, *inputs: torch.Tensor,
+                     **kwargs: Any) -> tuple[torch.Tensor, list, dict[str, torch.Tensor | None]]:
+    """``module(*inputs, **kwargs)`` (its first output if it returns a tuple), and the gradients of
+    ``(output · g).sum()`` (``g`` fixed, see :func:`gradients`) with respect to each floating-point
+    input and to each named parameter. Plain tensors only, so it can run where the module lives
+    (pass it to :func:`student_autograd`)."""
+    params = dict(module.named_parameters())
+    for p in params.values():
+        p.grad = None
+    out, input_grads = gradients(partial(module, **kwargs), *inputs)
+    return out, input_grads, {name: p.grad for name, p in params.items()}
+
+
+def student_autograd(helper: Callable, *args: Any, what: str, **kwargs: Any) -> Any:
+    """``helper(*args, **kwargs)`` next to the student's code (:func:`on_student_side`); an output cut
+    off from autograd fails with a readable message instead of torch's RuntimeError."""
+    try:
+        return on_student_side(helper, *args, **kwargs)
+    except RuntimeError as err:
+        if "does not require grad" not in str(err):
+            raise
+        raise CheckFailed(f"{what}: the output is not connected to the inputs by autograd", "an output with a grad_fn",
+                          "an output without one", "use only differentiable tensor operations: no .tolist(), "
+                          "torch.tensor(...), .detach() or .numpy() on the way") from None
+
+
+def load_state(module: nn.Module, state: Mapping[str, torch.Tensor], *, what: str, names: str) -> None:
+    """Load an explicit state dict into the student's module (strict); wrong names or shapes fail
+    with both lists of names and ``names`` (the parameter names the lab asks for) as the hint."""
+    try:
+        module.load_state_dict(dict(state), strict=True)
+    except RuntimeError as err:
+        raise CheckFailed(f"{what}: the parameters do not have the expected names and shapes",
+                          sorted(state), sorted(module.state_dict()), f"the module must have {names}",
+                          detail=str(err).splitlines()[0]) from None

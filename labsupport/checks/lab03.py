@@ -14,32 +14,30 @@ The checks work the same whether the student's code is here (a notebook) or in a
 autograder, where the student's classes and modules are proxies and results arrive as plain tensors):
 weights are always loaded explicitly, never drawn from the global RNG, and anything that needs autograd
 through the student's code runs next to it through :func:`labsupport.checks.on_student_side` with the
-trusted helpers :func:`module_gradients` and :func:`split_merge_gradients` below.
+trusted helpers :func:`labsupport.checks.module_gradients` and :func:`split_merge_gradients` below.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 
 import torch
 from torch import nn
 
 from labsupport.attention import causal_mask
 from labsupport.checks import (
-    CheckFailed,
     call,
     check_close,
     check_shape,
     check_true,
     gradients,
-    in_range,
-    on_student_side,
+    load_state,
+    module_gradients,
     passed,
+    student_autograd,
 )
+from labsupport.checks import in_range as in_range  # re-exported: test cells reach every helper through `check`
 from labsupport.multihead import EncoderBlockConfig, MultiHeadConfig
-
-__all__ = ["in_range"]  # re-exported: test cells reach every helper through `check`
 
 F64 = torch.float64
 MHA_NAMES = "q_proj, k_proj, v_proj, out_proj (each an nn.Linear with bias)"
@@ -89,28 +87,7 @@ def block_state_to_torch(state: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     return out
 
 
-def _load(module: nn.Module, state: dict[str, torch.Tensor], what: str, names: str) -> None:
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        raise CheckFailed(f"{what}: the parameters do not have the expected names and shapes",
-                          sorted(state), sorted(module.state_dict()), f"the module must have {names}",
-                          detail=str(err).splitlines()[0]) from None
-
-
 # ---------------------------------------------------------------- autograd next to the student's code
-def module_gradients(module: nn.Module, *inputs: torch.Tensor,
-                     **kwargs) -> tuple[torch.Tensor, list, dict[str, torch.Tensor | None]]:
-    """``module(*inputs, **kwargs)`` (its first output if it returns a tuple), and the gradients of
-    ``(output · g).sum()`` (``g`` fixed, see :func:`labsupport.checks.gradients`) with respect to each
-    input and to each named parameter. Plain tensors only, so it can run where the module lives."""
-    params = dict(module.named_parameters())
-    for p in params.values():
-        p.grad = None
-    out, input_grads = gradients(partial(module, **kwargs), *inputs)
-    return out, input_grads, {name: p.grad for name, p in params.items()}
-
-
 def split_merge_gradients(split_heads: Callable, merge_heads: Callable, x: torch.Tensor,
                           n_heads: int) -> tuple[torch.Tensor, list]:
     """``merge_heads(split_heads(x, n_heads))`` and its gradient with respect to ``x`` (see
@@ -118,23 +95,11 @@ def split_merge_gradients(split_heads: Callable, merge_heads: Callable, x: torch
     return gradients(lambda t: merge_heads(split_heads(t, n_heads)), x)
 
 
-def _student_autograd(helper: Callable, *args, what: str, **kwargs):
-    """``helper(*args, **kwargs)`` next to the student's code; a graph cut off from autograd fails clearly."""
-    try:
-        return on_student_side(helper, *args, **kwargs)
-    except RuntimeError as err:
-        if "does not require grad" not in str(err):
-            raise
-        raise CheckFailed(f"{what}: the output is not connected to the inputs by autograd", "an output with a grad_fn",
-                          "an output without one", "use only differentiable tensor operations: no .tolist(), "
-                          "torch.tensor(...), .detach() or .numpy() on the way") from None
-
-
 def _student_mha(cls: Callable, cfg: MultiHeadConfig, seed: int, what: str) -> tuple[nn.Module, nn.Module]:
     """The student's module and the oracle, with the same seeded weights, in float64."""
     state = random_mha_state(cfg, torch.Generator().manual_seed(seed))
     mha = call(cls, cfg, what=f"MultiHeadAttention({cfg})")
-    _load(mha, state, what, MHA_NAMES)
+    load_state(mha, state, what=what, names=MHA_NAMES)
     oracle = nn.MultiheadAttention(cfg.d_model, cfg.n_heads, dropout=cfg.dropout, batch_first=True,
                                    kdim=cfg.kdim, vdim=cfg.vdim)
     oracle.load_state_dict(mha_state_to_torch(state))
@@ -213,7 +178,7 @@ def split_merge_hidden(split_heads: Callable, merge_heads: Callable, seed: int =
         back = call(merge_heads, got, what="merge_heads(split_heads(x))")
         check_close(back, x, what=f"merge_heads(split_heads(x, {H})) must give x back")
         hint = "use only differentiable tensor operations (view/reshape/transpose)"
-        _, (grad,) = _student_autograd(split_merge_gradients, split_heads, merge_heads, x, H,
+        _, (grad,) = student_autograd(split_merge_gradients, split_heads, merge_heads, x, H,
                                       what="gradient through merge_heads(split_heads(x))")
         _, (expected,) = gradients(lambda t: t, x)  # the round trip is the identity
         check_true(grad is not None, what="gradient through merge_heads(split_heads(x))",
@@ -280,7 +245,7 @@ def multihead_hidden(MultiHeadAttention: Callable, seed: int = 32) -> None:
     # gradients of the inputs and of every parameter against torch
     mha.train()  # dropout is 0 here, so train and eval agree
     mask = (torch.arange(S)[None, :] < torch.tensor([S, 7, 3])[:, None])[:, None, None, :]  # (B, 1, 1, S)
-    out, (g_q, g_k, g_v), grads = _student_autograd(module_gradients, mha, x, mem, mem, mask=mask,
+    out, (g_q, g_k, g_v), grads = student_autograd(module_gradients, mha, x, mem, mem, mask=mask,
                                                      need_weights=False, what="mha(x, memory, memory)")
     exp_out, (e_q, e_k, e_v), expected = module_gradients(oracle, x, mem, mem, need_weights=False,
                                                           **_torch_masks(mask, B, H, L, S))
@@ -338,8 +303,8 @@ def _check_dropout(MultiHeadAttention: Callable, seed: int) -> None:
 def _student_block(cls: Callable, cfg: EncoderBlockConfig, seed: int) -> tuple[nn.Module, nn.Module]:
     state = random_block_state(cfg, torch.Generator().manual_seed(seed))
     block = call(cls, cfg, what=f"TransformerEncoderBlock({cfg})")
-    _load(block, state, f"TransformerEncoderBlock({cfg})",
-          f"self_attn ({MHA_NAMES}), linear1, linear2, norm1, norm2")
+    load_state(block, state, what=f"TransformerEncoderBlock({cfg})",
+               names=f"self_attn ({MHA_NAMES}), linear1, linear2, norm1, norm2")
     oracle = nn.TransformerEncoderLayer(cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.activation,
                                         cfg.layer_norm_eps, batch_first=True, norm_first=cfg.norm_first)
     oracle.load_state_dict(block_state_to_torch(state))
@@ -395,7 +360,7 @@ def encoder_block_hidden(TransformerEncoderBlock: Callable, seed: int = 33) -> N
         cfg = EncoderBlockConfig(d, H, d_ff=f, dropout=0.0, activation="gelu", norm_first=norm_first)
         block, oracle = _student_block(TransformerEncoderBlock, cfg, seed + 1)
         kind = "pre-LN" if norm_first else "post-LN"
-        out, (g_x,), mine = _student_autograd(module_gradients, block, x, mask=masks["padding mask"],
+        out, (g_x,), mine = student_autograd(module_gradients, block, x, mask=masks["padding mask"],
                                                what=f"{kind} block(x)")
         exp_out, (e_x,), theirs = module_gradients(oracle, x, src_key_padding_mask=~keep)
         check_close(out, exp_out, what=f"{kind} block in train mode with dropout 0")
