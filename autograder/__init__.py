@@ -3,20 +3,30 @@
 nbgrader does what it does well — generating the student release (solutions and hidden tests
 stripped, cells locked and checksummed). This package adds what it lacks:
 
-- :mod:`autograder.course`   — where labs, releases and mutants live;
+- :mod:`autograder.course`   — the manifest: one :class:`~autograder.course.Lab` per lab, where its files live;
+- :mod:`autograder.model`    — the grading model (statuses, parts, results, options, tasks); no torch;
 - :mod:`autograder.release`  — regenerate ``labs/`` from ``solutions/`` (and check they are in sync);
 - :mod:`autograder.notebook` — read any submission safely and rebuild the graded notebook from the
   instructor source, taking only the student's answer cells;
 - :mod:`autograder.sandbox`  — the isolated, resource-limited process that runs student code
   (bubblewrap namespaces and an unprivileged uid where available, rlimits always);
 - :mod:`autograder.runner`   — what runs inside that process: executes answer cells, serves calls;
-- :mod:`autograder.wire`     — plain data across the boundary (JSON + safetensors, never pickle);
+- :mod:`autograder.wire`     — plain data across the boundary (JSON + safetensors, never pickle), framed;
+- :mod:`autograder.proxy`    — the grader's side of the sandbox: proxies for the student's functions and objects;
 - :mod:`autograder.grade`    — grade one submission: test cells run in the grader's process against
   proxies of the student's functions, so verdicts stay out of the student's reach;
+- :mod:`autograder.seeds`    — per-student hidden inputs: part seeds from an instructor secret (HMAC);
 - :mod:`autograder.scan`     — flag suspicious answer code for review;
-- :mod:`autograder.orchestrate` — grade a folder (in parallel), archive, export the CSV;
+- :mod:`autograder.orchestrate` — grade a folder (in parallel), archive, record;
+- :mod:`autograder.distributed` — where grading runs: local worker processes or a Dask cluster;
+- :mod:`autograder.gradebook` — submissions, autograde results and manual grades (SQLite or PostgreSQL);
+- :mod:`autograder.export`   — ``grades.csv`` from the gradebook;
+- :mod:`autograder.exchange` — the JupyterHub loop through nbgrader's exchange, and LMS exports;
 - :mod:`autograder.feedback` — per-student HTML feedback that never shows hidden tests;
-- :mod:`autograder.validate` — solution full marks, blank release zero, every mutant caught.
+- :mod:`autograder.mutants`  — known-wrong answers (and alternative correct ones) with what they must score;
+- :mod:`autograder.validate` — solution full marks, blank release zero, every mutant caught as declared,
+  every alternative full marks.
 
-Command line: ``python -m autograder {release,validate,grade} ...``.
+Command line: ``python -m autograder {release,validate,grade,regrade,export,manual,protections,exchange} ...``
+(``python -m autograder --help``).
 """

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 from autograder.course import CourseError, all_labs, resolve_lab
+from autograder.exchange import cmd_exchange
+from autograder.exchange import register as register_exchange
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,15 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("export", help="write OUT/grades.csv from the gradebook (autograde + manual grades)")
     p.add_argument("lab")
     _gradebook_options(p, scheduler=False)
-    p = sub.add_parser("manual", help="add a manual adjustment in points to a part (or 'late', ...) of a student")
+    p = sub.add_parser("manual", help="grade a written answer, or add a manual adjustment in points to a part "
+                                      "(or 'late', ...) of a student")
     p.add_argument("lab")
     p.add_argument("student")
-    p.add_argument("grade_id", help="a part (e.g. encode_tests) or a label for the total (e.g. late)")
-    p.add_argument("points", type=float, help="points to add (negative to deduct)")
+    p.add_argument("grade_id", help="a written answer (e.g. analysis), a part (e.g. encode_tests) or a label "
+                                    "for the total (e.g. late)")
+    p.add_argument("points", type=float, help="a written answer's points; otherwise points to add (negative to deduct)")
     p.add_argument("--comment", default="")
     p.add_argument("--grader", default=os.environ.get("USER", ""))
     _gradebook_options(p, scheduler=False)
     sub.add_parser("protections", help="say which sandbox protections are active on this machine")
+    register_exchange(sub)  # JupyterHub loop: exchange release|collect|feedback|export (autograder/exchange.py)
     args = parser.parse_args(argv)
     try:
         labs = [resolve_lab(args.lab)] if getattr(args, "lab", None) else all_labs()
@@ -68,9 +73,9 @@ def cmd_release(args, labs: list[str]) -> int:
 
 
 def cmd_validate(args, labs: list[str]) -> int:
-    from autograder.validate import print_table, validate_lab
+    from autograder.validate import print_table, validate_labs
 
-    rows = [row for lab in labs for row in validate_lab(lab, jobs=args.jobs, run=not args.no_run)]
+    rows = validate_labs(labs, jobs=args.jobs, run=not args.no_run)
     print_table(rows)
     return 0 if all(r.ok for r in rows) else 1
 
@@ -85,14 +90,15 @@ def _gradebook_options(p: argparse.ArgumentParser, scheduler: bool = True) -> No
 
 
 def cmd_grade(args, labs: list[str]) -> int:
-    from autograder.grade import GradeOptions
+    from autograder.model import GradeOptions
     from autograder.orchestrate import grade_folder
+    from autograder.seeds import load_secret
 
     lab = labs[0]
     if not args.submissions.is_dir():
         raise CourseError(f"{args.submissions} is not a folder of submissions")
     out = args.out or Path("grades") / lab
-    options = GradeOptions(**({"test_timeout": args.timeout} if args.timeout else {}))
+    options = GradeOptions(**({"test_timeout": args.timeout} if args.timeout else {}), secret=load_secret())
     results = grade_folder(lab, args.submissions, out, jobs=args.jobs, options=options, db=args.db,
                            scheduler=args.scheduler, force=args.force)
     for r in results:
@@ -102,12 +108,13 @@ def cmd_grade(args, labs: list[str]) -> int:
 
 
 def cmd_regrade(args, labs: list[str]) -> int:
-    from autograder.grade import GradeOptions
+    from autograder.model import GradeOptions
     from autograder.orchestrate import regrade_student
+    from autograder.seeds import load_secret
 
     lab = labs[0]
     out = args.out or Path("grades") / lab
-    options = GradeOptions(**({"test_timeout": args.timeout} if args.timeout else {}))
+    options = GradeOptions(**({"test_timeout": args.timeout} if args.timeout else {}), secret=load_secret())
     r = regrade_student(lab, args.student, out, options, db=args.db, scheduler=args.scheduler)
     for p in r.parts:
         print(f"{p.grade_id:<28} {p.status:<9} {p.points:g}/{p.max_points:g}")
@@ -117,7 +124,7 @@ def cmd_regrade(args, labs: list[str]) -> int:
 
 
 def cmd_export(args, labs: list[str]) -> int:
-    from autograder.orchestrate import export
+    from autograder.export import export
 
     out = args.out or Path("grades") / labs[0]
     print(export(labs[0], out, db=args.db))
@@ -125,13 +132,24 @@ def cmd_export(args, labs: list[str]) -> int:
 
 
 def cmd_manual(args, labs: list[str]) -> int:
+    from autograder.export import export
+    from autograder.feedback import write_feedback
     from autograder.gradebook import Gradebook
-    from autograder.orchestrate import export
+    from autograder.model import Status, zero_parts
 
-    out = args.out or Path("grades") / labs[0]
-    Gradebook.open(args.db, out).add_manual(args.student, labs[0], args.grade_id, args.points, args.comment,
-                                            args.grader)
-    print(f"{args.student}: {args.points:+g} on {args.grade_id}; {export(labs[0], out, db=args.db)}")
+    lab, out = labs[0], args.out or Path("grades") / labs[0]
+    written = {p.grade_id: p.max_points for p in zero_parts(lab, Status.PENDING, "") if p.manual}
+    if args.grade_id in written and not 0 <= args.points <= written[args.grade_id]:
+        raise CourseError(f"{args.grade_id} is a written answer worth 0 to {written[args.grade_id]:g} points, "
+                          f"not {args.points:g}")
+    with Gradebook.open(args.db, out) as book:
+        book.add_manual(args.student, lab, args.grade_id, args.points, args.comment, args.grader)
+        sub = book.latest_submissions(lab).get(args.student)
+        result = book.results(lab).get((args.student, sub.sha256)) if sub else None
+        if result is not None:  # the feedback page shows the instructor's grade from now on
+            write_feedback(result, out / "feedback" / f"{args.student}.html", book.manual(lab).get(args.student))
+    what = "given" if args.grade_id in written else "on"
+    print(f"{args.student}: {args.points:+g} {what} {args.grade_id}; {export(lab, out, db=args.db)}")
     return 0
 
 
@@ -148,6 +166,7 @@ def cmd_protections(args, labs: list[str]) -> int:
 
 COMMANDS = {"release": cmd_release, "validate": cmd_validate, "grade": cmd_grade, "regrade": cmd_regrade,
             "export": cmd_export, "manual": cmd_manual, "protections": cmd_protections}
+COMMANDS["exchange"] = cmd_exchange
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,7 +1,7 @@
 """The course manifest: one :class:`Lab` entry per lab, and where its files live.
 
-Every tool (release, validate, grade, scan, the sandbox's import blocker), the book's checks and the
-project's tests read :data:`LABS`. Adding a lab means adding one entry here plus the lab's own files
+Every tool (release, validate, grade, scan's review flags), the book's checks and the project's
+tests read :data:`LABS`. Adding a lab means adding one entry here plus the lab's own files
 (chapter, bib file, solution notebook, checks module, mutants, test file); ``tests/test_manifest.py``
 names whatever is missing.
 
@@ -21,6 +21,7 @@ ROOT = AUTOGRADER_DIR.parent
 SOLUTIONS = ROOT / "solutions"
 LABS_DIR = ROOT / "labs"
 MUTANTS = AUTOGRADER_DIR / "mutants"
+ALTERNATIVES = AUTOGRADER_DIR / "alternatives"
 
 
 class CourseError(RuntimeError):
@@ -68,7 +69,21 @@ class Lab:
 
     @property
     def mutants_dir(self) -> Path:
+        """Known-wrong answers (``NAME.py``), each with the parts it must lose (:mod:`autograder.mutants`)."""
         return MUTANTS / self.id
+
+    @property
+    def alternatives_dir(self) -> Path:
+        """Other correct answers (``NAME.py``, the mutant format) that must earn full marks."""
+        return ALTERNATIVES / self.id
+
+    @property
+    def solution_dir(self) -> Path:
+        return SOLUTIONS / self.id
+
+    @property
+    def release_dir(self) -> Path:
+        return LABS_DIR / self.id
 
     @property
     def blocked_modules(self) -> tuple[str, ...]:
@@ -92,6 +107,40 @@ LABS: tuple[Lab, ...] = (
         bib="book/bib/04_positional.bib", checks="labsupport.checks.lab04",
         references=("labsupport.positional",), oracles=("transformers",),
         tests=("tests/test_positional.py",)),
+    Lab(id="lab05_bert", title="BERT", chapter="book/05_bert.md",
+        bib="book/bib/05_bert.bib", checks="labsupport.checks.lab05",
+        references=("labsupport.bert",), oracles=("transformers",),
+        uses=("labsupport.attention", "labsupport.multihead"),
+        tests=("tests/test_bert.py",)),
+    Lab(id="lab06_gpt", title="GPT", chapter="book/06_gpt.md",
+        bib="book/bib/06_gpt.bib", checks="labsupport.checks.lab06",
+        references=("labsupport.gpt", "labsupport.sampling"), oracles=("transformers",),
+        uses=("labsupport.attention", "labsupport.multihead"),
+        tests=("tests/test_gpt.py",)),
+    Lab(id="lab07_t5", title="T5", chapter="book/07_t5.md",
+        bib="book/bib/07_t5.bib", checks="labsupport.checks.lab07",
+        references=("labsupport.t5",), oracles=("transformers",), uses=("labsupport.multihead",),
+        tests=("tests/test_t5.py",)),
+    Lab(id="lab08_efficient_transformers", title="Efficient transformers", chapter="book/08_efficient_transformers.md",
+        bib="book/bib/08_efficient.bib", checks="labsupport.checks.lab08",
+        references=("labsupport.efficient",), uses=("labsupport.attention", "labsupport.multihead"),
+        tests=("tests/test_efficient.py",)),
+    Lab(id="lab09_vit_mae", title="Vision transformers and masked autoencoders", chapter="book/09_vit_mae.md",
+        bib="book/bib/09_vit.bib", checks="labsupport.checks.lab09",
+        references=("labsupport.vit",), oracles=("transformers",), uses=("labsupport.multihead",),
+        tests=("tests/test_vit.py",)),
+    Lab(id="lab10_lora", title="LoRA and parameter-efficient fine-tuning", chapter="book/10_lora.md",
+        bib="book/bib/10_lora.bib", checks="labsupport.checks.lab10",
+        references=("labsupport.lora",), oracles=("peft",), uses=("labsupport.gpt",),
+        tests=("tests/test_lora.py",)),
+    Lab(id="lab11_rlhf", title="RLHF: reward models, policy gradients and DPO", chapter="book/11_rlhf.md",
+        bib="book/bib/11_rlhf.bib", checks="labsupport.checks.lab11",
+        references=("labsupport.rlhf",), oracles=("trl", "transformers"), uses=("labsupport.gpt",),
+        tests=("tests/test_rlhf.py",)),
+    Lab(id="lab12_distillation", title="Distillation", chapter="book/12_distillation.md",
+        bib="book/bib/12_distillation.bib", checks="labsupport.checks.lab12",
+        references=("labsupport.distill",), uses=("labsupport.gpt",),
+        tests=("tests/test_distill.py",)),
 )
 
 

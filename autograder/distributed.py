@@ -1,8 +1,9 @@
-"""Where grading runs: an embedded thread pool (the default) or a Dask cluster (``--scheduler``).
+"""Where grading runs: embedded worker processes (the default) or a Dask cluster (``--scheduler``).
 
 Both offer the same two calls, ``submit`` and ``as_completed``, so the orchestrator records each
 result the moment it arrives, whichever finishes first. The orchestrator is the only process that
-touches the gradebook; workers only turn bytes into a :class:`~autograder.grade.Result`.
+touches the gradebook; workers only turn a :class:`~autograder.model.GradingTask` (the lab, the raw
+bytes, who sent them, the options) into a :class:`~autograder.model.Result`.
 
 Embedded (default)
     ``python -m autograder grade LAB FOLDER`` runs one grading worker process per core (no server,
@@ -10,7 +11,7 @@ Embedded (default)
 
 Dask
     ``python -m autograder grade LAB FOLDER --scheduler tcp://HOST:8786`` sends one task per
-    submission (``grade_task``: the lab name, the raw bytes, the options) to a running Dask
+    submission (:func:`grade_task` with its :class:`~autograder.model.GradingTask`) to a running Dask
     scheduler and collects results as they complete. Workers need the same course checkout (same
     ``solutions/``, ``labsupport`` and ``autograder``); each task checks a fingerprint of those files
     and returns ``infrastructure-error`` (graded again on the next run) from a worker whose copy
@@ -53,6 +54,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import resource
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
@@ -61,7 +63,8 @@ from functools import cache
 from typing import Any
 
 from autograder.course import AUTOGRADER_DIR, ROOT, CourseError, source_notebook
-from autograder.grade import GradeOptions, Result, grade_notebook
+from autograder.grade import grade
+from autograder.model import WORKER_MEMORY_BYTES, GradingTask, Result, SubmissionStatus
 
 
 def default_jobs() -> int:
@@ -83,19 +86,30 @@ def code_fingerprint(lab: str) -> str:
     return h.hexdigest()
 
 
-def grade_task(lab: str, raw: bytes, student: str, submission: str, options: GradeOptions | None,
-               fingerprint: str) -> Result:
+def grade_task(task: GradingTask, fingerprint: str) -> Result:
     """A grading task on a Dask worker: check the worker's code matches, then grade. Never raises."""
     try:
-        mine = code_fingerprint(lab)
+        mine = code_fingerprint(task.lab)
     except OSError as e:
         mine = f"unreadable: {e}"
     if mine != fingerprint:
-        result = Result(student, lab, submission, hashlib.sha256(raw).hexdigest(), status="infrastructure-error",
-                        reason=f"worker {os.uname().nodename} has a different version of the course "
-                               f"({mine[:12]} instead of {fingerprint[:12]}): update it and grade again")
-        return result
-    return grade_notebook(lab, raw, student, submission, options)
+        return Result(task.student, task.lab, task.submission, task.sha256,
+                      status=SubmissionStatus.INFRASTRUCTURE_ERROR,
+                      reason=f"worker {os.uname().nodename} has a different version of the course "
+                             f"({mine[:12]} instead of {fingerprint[:12]}): update it and grade again")
+    return grade(task)
+
+
+def limit_memory(limit: int) -> None:
+    """Cap this process's data memory (heap and private mappings: ``RLIMIT_DATA``) at ``limit`` bytes.
+
+    A grading worker runs under it, so a result that would take gigabytes to rebuild raises
+    ``MemoryError`` in one part instead of growing the worker until the machine swaps. A lower
+    existing limit is kept."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    limit = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+    if soft == resource.RLIM_INFINITY or soft > limit:
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
 
 
 class LocalPool:
@@ -116,13 +130,14 @@ class LocalPool:
         elif kind == "process":
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["autograder.grade"])
-            self.executor = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx)
+            self.executor = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx,
+                                                initializer=limit_memory, initargs=(WORKER_MEMORY_BYTES,))
         else:
             raise ValueError(f"unknown pool kind {kind!r}: process or thread")
 
-    def submit(self, lab: str, raw: bytes, student: str, submission: str, options: GradeOptions | None,
-               **_ignored: Any) -> Future:
-        return self.executor.submit(grade_notebook, lab, raw, student, submission, options)
+    def submit(self, task: GradingTask, resources: dict[str, float] | None = None) -> Future:
+        """Grade ``task`` in a worker (``resources`` only means something on a Dask cluster)."""
+        return self.executor.submit(grade, task)
 
     def as_completed(self, futures: Iterable[Future]) -> Iterator[Future]:
         return as_completed(list(futures))
@@ -144,10 +159,9 @@ class DaskPool:
         except OSError as e:
             raise CourseError(f"cannot reach the Dask scheduler at {address}: {e}") from e
 
-    def submit(self, lab: str, raw: bytes, student: str, submission: str, options: GradeOptions | None,
-               resources: dict[str, float] | None = None) -> Any:
-        return self.client.submit(grade_task, lab, raw, student, submission, options, code_fingerprint(lab),
-                                  key=f"grade-{lab}-{student}-{uuid.uuid4().hex[:12]}", pure=False,
+    def submit(self, task: GradingTask, resources: dict[str, float] | None = None) -> Any:
+        return self.client.submit(grade_task, task, code_fingerprint(task.lab),
+                                  key=f"grade-{task.lab}-{task.student}-{uuid.uuid4().hex[:12]}", pure=False,
                                   resources=resources)
 
     def as_completed(self, futures: Iterable[Any]) -> Iterator[Any]:
@@ -172,17 +186,18 @@ def grading_pool(jobs: int | None = None, scheduler: str | None = None,
     pool.close()
 
 
-def run_all(pool: LocalPool | DaskPool, tasks: Iterable[tuple], on_done: Callable[[tuple, Result | None, str], None],
+def run_all(pool: LocalPool | DaskPool, tasks: Iterable[GradingTask],
+            on_done: Callable[[GradingTask, Result | None, str], None],
             resources: dict[str, float] | None = None) -> None:
-    """Submit every ``(lab, raw, student, submission, options)`` task; call ``on_done(task, result, error)``
-    as each completes, in the calling thread. ``result`` is None when the task itself failed."""
+    """Submit every task; call ``on_done(task, result, error)`` as each completes, in the calling
+    thread. ``result`` is None when the task itself failed."""
     pending = {}
     for task in tasks:
-        pending[pool.submit(*task, resources=resources)] = task
+        pending[pool.submit(task, resources=resources)] = task
     for fut in pool.as_completed(pending):
         task = pending.pop(fut)
         try:
             result, error = fut.result(), ""
-        except Exception as e:  # a lost worker, a task killed too often: not the student's fault
+        except Exception as e:  # noqa: BLE001 — a lost worker, a task killed too often: not the student's fault
             result, error = None, f"{type(e).__name__}: {e}"
         on_done(task, result, error)

@@ -10,22 +10,22 @@ labs and terms share one server. The same code runs on both through SQLAlchemy C
     *latest* submission is the one seen most recently.
 ``autograde``
     one row per student × lab × SHA-256: status, score, max score, the parts as JSON (points, status,
-    reason, seed of each), notes, the whole :class:`~autograder.grade.Result` as JSON (so feedback can
-    be rebuilt), the seed (the result's, else its first part's) and when it was graded. A regrade replaces this row;
+    reason, seed of each), notes, the whole :class:`~autograder.model.Result` as JSON (so feedback can
+    be rebuilt), the seed of its first part and when it was graded. A regrade replaces this row;
     nothing else does.
 ``manual_grades``
     adjustments a TA enters: ``points`` added to a part's (or, with any other ``grade_id`` such as
-    ``late``, to the total), a comment, who and when. Append-only: the latest row per
+    ``late``, to the total; on a written answer, its grade), a comment, who and when. Append-only: the latest row per
     student × lab × grade_id counts, older ones stay as history. Autograding never writes this table.
 
 Only the orchestrator process writes (one connection, one transaction per recorded result), so a
 grader killed at any moment loses at most the results still in flight, and the next run grades
-exactly those (see :func:`autograder.orchestrate.grade_folder`).
+exactly those (see :func:`autograder.orchestrate.grade_folder`). The CSV is written by
+:mod:`autograder.export`. Neither module imports torch.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
@@ -34,10 +34,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from autograder.grade import PartResult, Result
+from autograder.model import Result, SubmissionStatus
 
 SQLITE_NAME = "gradebook.sqlite"
-RETRY_STATUSES = {"infrastructure-error"}  # the grader's failure, not the student's: graded again on resume
+# the grader's failure, not the student's: graded again on resume
+RETRY_STATUSES = {SubmissionStatus.INFRASTRUCTURE_ERROR}
 
 metadata = sa.MetaData()
 t_submissions = sa.Table(
@@ -184,27 +185,24 @@ class Gradebook:
         """Store (or replace) the autograde of ``result.student × result.lab × result.sha256``."""
         data = asdict(result)
         parts = [{k: v for k, v in p.items() if k != "output"} for p in data["parts"]]
-        seed = getattr(result, "seed", None)
-        if seed is None:  # the grader seeds each part; the first part's seed identifies the run
-            seed = next((p.get("seed") for p in parts if p.get("seed") is not None), None)
+        # the grader seeds each part; the first part's seed identifies the run
+        seed = next((p.get("seed") for p in parts if p.get("seed") is not None), None)
         key = ((t_autograde.c.student == result.student) & (t_autograde.c.lab == result.lab)
                & (t_autograde.c.sha256 == result.sha256))
         with self.engine.begin() as conn:
             conn.execute(t_autograde.delete().where(key))
             conn.execute(t_autograde.insert().values(
-                student=result.student, lab=result.lab, sha256=result.sha256, status=result.status,
+                student=result.student, lab=result.lab, sha256=result.sha256, status=str(result.status),
                 reason=result.reason, score=result.score, max_score=result.max_score,
-                parts=json.dumps(parts), notes=json.dumps(result.notes), result=json.dumps(data),
+                parts=json.dumps(parts), notes=json.dumps(result.notes), result=result.to_json(),
                 seed=seed if isinstance(seed, int) else None, graded_at=now()))
 
-    def results(self, lab: str, student: str | None = None) -> dict[tuple[str, str], Result]:
+    def results(self, lab: str) -> dict[tuple[str, str], Result]:
         """Autograde results of ``lab`` keyed by (student, sha256)."""
         a = t_autograde.c
         query = sa.select(a.student, a.sha256, a.result).where(a.lab == lab)
-        if student is not None:
-            query = query.where(a.student == student)
         with self.engine.connect() as conn:
-            return {(s, h): result_from_json(j) for s, h, j in conn.execute(query)}
+            return {(s, h): Result.from_json(j) for s, h, j in conn.execute(query)}
 
     def graded_at(self, lab: str) -> dict[tuple[str, str], str]:
         """When each (student, sha256) of ``lab`` was autograded."""
@@ -242,67 +240,6 @@ class Gradebook:
                 m = ManualGrade(*row)
                 latest.setdefault(m.student, {})[m.grade_id] = m
         return latest
-
-    # --- export ------------------------------------------------------------------------------------
-    def export_rows(self, lab: str) -> tuple[list[str], list[dict]]:
-        """One row per student: the latest submission, its autograde, the manual adjustments, the total.
-
-        A student whose latest submission has no autograde yet is listed with status ``not graded``;
-        one with manual grades but no submission, with status ``no submission``.
-        """
-        latest = self.latest_submissions(lab)
-        graded = self.results(lab)
-        when = self.graded_at(lab)
-        manual = self.manual(lab)
-        part_ids = list(dict.fromkeys(p.grade_id for r in graded.values() for p in r.parts))
-        header = ["student", "lab", "status", "score", "max_score", "manual", "total", *part_ids, "reason",
-                  "notes", "flags", "sandbox", "manual_notes", "sha256", "submission", "archived", "graded_at"]
-        rows = []
-        for student in sorted(set(latest) | set(manual)):
-            sub = latest.get(student)
-            r = graded.get((student, sub.sha256)) if sub else None
-            adj = {g: m for g, m in manual.get(student, {}).items() if m.points or m.comment}
-            extra = sum(m.points for m in adj.values())
-            row = {"student": student, "lab": lab, "manual": f"{extra:g}",
-                   "manual_notes": " | ".join(f"{g}: {m.points:+g} {m.comment} ({m.grader or '?'}, {m.at[:16]})"
-                                              for g, m in adj.items()),
-                   "sha256": sub.sha256 if sub else "", "submission": sub.path if sub else "",
-                   "archived": sub.archived_path if sub else ""}
-            if r is None:
-                row.update(status="not graded" if sub else "no submission", score="", max_score="",
-                           total=f"{extra:g}", reason="not autograded yet: run grade again" if sub else "")
-            else:
-                pts = {p.grade_id: p.points for p in r.parts}
-                lost = "; ".join(f"{p.grade_id}: {p.status} — {p.reason.splitlines()[0] if p.reason else ''}"
-                                 for p in r.parts if p.status != "passed")
-                row.update(status=r.status, score=f"{r.score:g}", max_score=f"{r.max_score:g}",
-                           total=f"{r.score + extra:g}", notes=" | ".join(r.notes),
-                           flags=" | ".join(r.flags), sandbox=r.sandbox,
-                           reason=r.reason.splitlines()[0] if r.reason else lost,
-                           graded_at=when[(student, sub.sha256)],
-                           **{g: f"{pts.get(g, 0):g}" for g in part_ids})
-            rows.append(row)
-        return header, rows
-
-    def export_csv(self, lab: str, path: Path) -> Path:
-        """Write :meth:`export_rows` as CSV (atomically: a reader never sees half a file)."""
-        header, rows = self.export_rows(lab)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, header, restval="")
-            w.writeheader()
-            w.writerows(rows)
-        tmp.replace(path)
-        return path
-
-
-def result_from_json(text: str) -> Result:
-    """Rebuild a Result from its stored JSON, ignoring fields this version does not know."""
-    data = json.loads(text)
-    part_fields = {f.name for f in fields(PartResult)}
-    parts = [PartResult(**{k: v for k, v in p.items() if k in part_fields}) for p in data.get("parts", [])]
-    known = {f.name for f in fields(Result)} - {"parts"}
-    return Result(**{k: v for k, v in data.items() if k in known}, parts=parts)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -9,13 +9,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from autograder.course import AUTOGRADER_DIR, LABS_DIR, SOLUTIONS, CourseError
+from autograder.course import AUTOGRADER_DIR, LABS_DIR, CourseError
+from autograder.course import lab as lab_entry
 
 
 def release(lab: str, release_dir: Path = LABS_DIR) -> Path:
-    """Run ``nbgrader generate_assignment`` for ``lab`` into ``release_dir``; return the lab folder."""
-    if not (SOLUTIONS / lab).is_dir():
-        raise CourseError(f"no source folder {SOLUTIONS / lab}")
+    """Run ``nbgrader generate_assignment`` for ``lab`` (in the manifest) into ``release_dir``; return its folder."""
+    entry = lab_entry(lab)
+    if not entry.solution_dir.is_dir():
+        raise CourseError(f"no source folder {entry.solution_dir}")
+    lab = entry.id
     cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", lab, "--force", "--no-db",
            f"--CourseDirectory.release_directory={release_dir}", "--log-level=WARN"]
     proc = subprocess.run(cmd, cwd=AUTOGRADER_DIR, capture_output=True, text=True)
@@ -41,7 +44,7 @@ def out_of_sync(lab: str) -> list[str]:
 
 
 def _tree_differences(a: Path, b: Path) -> list[str]:
-    cmp = filecmp.dircmp(a, b, ignore=["__pycache__", ".ipynb_checkpoints"])
+    cmp = filecmp.dircmp(a, b, ignore=["__pycache__", ".ipynb_checkpoints", ".hypothesis"])
     diffs = [f"only in fresh release: {n}" for n in cmp.left_only]
     diffs += [f"only in labs/: {n}" for n in cmp.right_only]
     diffs += [f"differs: {n}" for n in cmp.diff_files]

@@ -16,6 +16,13 @@ Protections, strongest first (:func:`protections` says which are active on this 
 
 Resource limits (both modes): address space, number of processes, file size, open files, CPU time;
 wall time is enforced per request by the grader, which kills the whole process group.
+
+**Prepared sandboxes for trusted code** (:class:`Zygote`, used by ``validate`` for the solution,
+the release, mutants and alternatives): one sandbox runs the lab's setup cells once (imports, data),
+then forks a fresh copy of itself for each notebook (:class:`Forked`), which saves the start-up of a
+Python process with torch for every notebook. The copies share the zygote's namespaces, uid and
+working directory one after the other, so students' submissions never use it: each gets its own
+:class:`Sandbox`.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import resource
 import select
 import shutil
 import signal
-import struct
+import socket
 import subprocess
 import sys
 import tempfile
@@ -37,46 +44,36 @@ from typing import Any
 
 from autograder import wire
 from autograder.course import ROOT
+from autograder.model import Limits, Status
 
 SANDBOX_UIDS = 100_000  # each sandbox gets its own unused uid above this, so process limits are per sandbox
 _next_uid = itertools.count()
 
 
-@dataclass
-class Limits:
-    """Per-sandbox resource limits."""
-
-    memory_bytes: int = 6 * 2**30  # address space (torch reserves a lot of virtual memory)
-    processes: int = 256  # threads count too
-    file_bytes: int = 64 * 2**20
-    open_files: int = 256
-    cpu_seconds: int = 900
-    disk_bytes: int = 256 * 2**20  # size of the private tmpfs working directory
-    threads: int = 1
-
-
 class SandboxError(BaseException):
-    """Base class of what can go wrong with the student's process.
+    """Base class of what can go wrong with the student's process; ``status`` is the part's status.
 
     A BaseException, like KeyboardInterrupt, so that checks (and hypothesis inside them) that catch
     ``Exception`` cannot swallow a timeout or a crash.
     """
 
+    status: Status = Status.CRASHED
+
 
 class Timeout(SandboxError):
     """A request ran past its wall-clock limit; the process was killed."""
 
+    status = Status.TIMEOUT
+
 
 class Crashed(SandboxError):
-    """The process died (os._exit, a signal, a resource limit); ``detail`` says what is known."""
+    """The process died (os._exit, a signal, a resource limit). The message says what is known;
+    ``status`` is ``out-of-memory`` when it was killed by SIGKILL (the kernel's OOM killer), else
+    ``crashed``."""
 
-
-class StudentError(Exception):
-    """The student's code raised; ``ename`` and ``evalue`` are the exception's type and message."""
-
-    def __init__(self, ename: str, evalue: str):
-        super().__init__(f"{ename}: {evalue}")
-        self.ename, self.evalue = ename, evalue
+    def __init__(self, detail: str, status: Status = Status.CRASHED):
+        super().__init__(detail)
+        self.status = status
 
 
 def bwrap_available() -> bool:
@@ -114,8 +111,15 @@ class Sandbox:
     def __exit__(self, *exc: Any) -> None:
         self.kill()
 
+    pending_setup: int = 0  # replies to setup cells sent at start that the grader has not read yet
+
+    def _extra_fds(self) -> list[int]:
+        """File descriptors the runner gets after its two pipes (see :class:`Zygote`)."""
+        return []
+
     def start(self) -> None:
         self.kill()
+        extra = self._extra_fds()
         to_child_r, self._to_child_w = os.pipe()
         self._from_child_r, from_child_w = os.pipe()
         self._tmp = tempfile.TemporaryDirectory(prefix="sandbox-")
@@ -124,7 +128,7 @@ class Sandbox:
                "OMP_NUM_THREADS": str(self.limits.threads), "MKL_NUM_THREADS": str(self.limits.threads),
                "TOKENIZERS_PARALLELISM": "false", "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1",
                "PYTHONDONTWRITEBYTECODE": "1"}
-        python = [sys.executable, "-I", "-m", "autograder.runner", str(to_child_r), str(from_child_w)]
+        python = [sys.executable, "-I", "-m", "autograder.runner", str(to_child_r), str(from_child_w), *map(str, extra)]
         if bwrap_available():
             self.mode = "bubblewrap"
             cmd = self._bwrap_command(python)
@@ -133,11 +137,12 @@ class Sandbox:
             env["HOME"] = str(self.workdir)
             cmd = python
         self.proc = subprocess.Popen(
-            cmd, pass_fds=(to_child_r, from_child_w), env=env, cwd=self.workdir if self.mode == "rlimits" else "/",
+            cmd, pass_fds=(to_child_r, from_child_w, *extra), env=env,
+            cwd=self.workdir if self.mode == "rlimits" else "/",
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True, preexec_fn=self._limit)
-        os.close(to_child_r)
-        os.close(from_child_w)
+        for fd in (to_child_r, from_child_w, *extra):
+            os.close(fd)
 
     def _bwrap_command(self, python: list[str]) -> list[str]:
         hide = {ROOT, ROOT.parent, Path.home(), *self.hidden}
@@ -172,22 +177,21 @@ class Sandbox:
     def send(self, req: dict) -> None:
         """Queue a request; its reply is read by :meth:`receive`, in order."""
         if not self.alive():
-            raise Crashed(self._death())
+            raise self._death()
         try:
-            blob = wire.encode(req)
-            os.write(self._to_child_w, struct.pack("<Q", len(blob)) + blob)
-        except (BrokenPipeError, OSError):
-            raise Crashed(self._death()) from None
+            wire.write_frame(self._to_child_w, wire.encode(req))
+        except OSError:  # BrokenPipeError included: it died meanwhile
+            raise self._death() from None
 
     def receive(self, timeout: float) -> dict:
         """The reply to the oldest request not yet answered (waiting at most ``timeout`` seconds)."""
         deadline = time.monotonic() + timeout
-        head = self._read_exact(8, deadline)
-        (n,) = struct.unpack("<Q", head)
-        if n > wire.MAX_MESSAGE_BYTES:
+        try:
+            blob = wire.read_frame(lambda n: self._read_exact(n, deadline))
+            return wire.decode(blob)
+        except wire.WireError as e:
             self.kill()
-            raise Crashed("the student's process sent a malformed reply")
-        return wire.decode(self._read_exact(n, deadline))
+            raise Crashed(f"the student's process sent a malformed reply ({e})") from None
 
     def _read_exact(self, n: int, deadline: float) -> bytes:
         chunks, got = [], 0
@@ -198,25 +202,21 @@ class Sandbox:
                 raise Timeout("no answer within the time limit")
             chunk = os.read(self._from_child_r, min(n - got, 1 << 20))
             if not chunk:
-                raise Crashed(self._death())
+                raise self._death()
             chunks.append(chunk)
             got += len(chunk)
         return b"".join(chunks)
 
-    def _death(self) -> str:
+    def _death(self) -> Crashed:
+        """What is known about why the process is gone, as the exception to raise."""
         if self.proc is None:
-            return "the process was not running"
+            return Crashed("the process was not running")
         try:
             code = self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.kill()
-            return "the process stopped answering"
-        if code < 0:
-            name = signal.Signals(-code).name
-            why = {"SIGKILL": "killed (out of memory?)", "SIGXCPU": "CPU time limit reached",
-                   "SIGXFSZ": "file size limit reached", "SIGSEGV": "segmentation fault"}.get(name, name)
-            return f"the Python process stopped: {why}"
-        return f"the Python process exited with status {code} (os._exit or sys.exit outside a function?)"
+            return Crashed("the process stopped answering")
+        return _crash(code)
 
     def kill(self) -> None:
         if self.proc is not None:
@@ -233,3 +233,109 @@ class Sandbox:
                     pass
             self.proc = None
             self._tmp.cleanup()
+
+
+def _crash(code: int) -> Crashed:
+    """The exception for a process that ended with exit ``code`` (negative: killed by that signal)."""
+    if code < 0:
+        name = signal.Signals(-code).name
+        why = {"SIGKILL": "killed (out of memory?)", "SIGXCPU": "CPU time limit reached",
+               "SIGXFSZ": "file size limit reached", "SIGSEGV": "segmentation fault"}.get(name, name)
+        status = Status.OUT_OF_MEMORY if name == "SIGKILL" else Status.CRASHED
+        return Crashed(f"the Python process stopped: {why}", status)
+    return Crashed(f"the Python process exited with status {code} (os._exit or sys.exit outside a function?)")
+
+
+class Zygote(Sandbox):
+    """A sandbox that has run a lab's setup cells and forks a fresh copy of itself per notebook.
+
+    For trusted code only (see the module docstring). Start it, send the setup cells with
+    :meth:`prepare`, then :meth:`spawn` a :class:`Forked` process per notebook, one at a time (a
+    spawn ends the previous copy). The zygote takes orders on a Unix socket, which also carries the
+    new copy's two pipes.
+    """
+
+    CONTROL_TIMEOUT = 30  # seconds for the zygote to fork, or to report how a copy ended
+
+    def _extra_fds(self) -> list[int]:
+        self._control, theirs = socket.socketpair()
+        return [theirs.detach()]
+
+    def prepare(self, setup: list[str], timeout: float) -> None:
+        """Run the setup cells here (once), then switch to forking; raises RuntimeError if one fails."""
+        for code in setup:
+            reply = self.request({"op": "exec", "code": code, "name": "setup", "trusted": True}, timeout)
+            if not reply["ok"]:
+                raise RuntimeError(f"a setup cell failed in the sandbox: {reply['ename']}: {reply['evalue']}")
+        self.request({"op": "zygote"}, timeout)
+
+    def spawn(self) -> Forked:
+        """A fresh copy of the prepared process, with its own pipes."""
+        to_r, to_w = os.pipe()
+        from_r, from_w = os.pipe()
+        try:
+            self._control.settimeout(self.CONTROL_TIMEOUT)
+            socket.send_fds(self._control, [b"fork"], [to_r, from_w])
+            if self._control.recv(64) != b"ok":
+                raise Crashed("the prepared sandbox did not fork")
+        except OSError as e:
+            for fd in (to_w, from_r):
+                os.close(fd)
+            raise Crashed(f"the prepared sandbox did not fork: {e}") from None
+        finally:
+            os.close(to_r)
+            os.close(from_w)
+        return Forked(self, to_w, from_r)
+
+    def end_copy(self, kill: bool) -> int | None:
+        """Wait for (``kill``: first kill) the current copy; its exit code, None if unknown."""
+        if getattr(self, "_control", None) is None:
+            return None
+        try:
+            self._control.sendall(b"kill" if kill else b"wait")
+            answer = self._control.recv(64)
+            return int(answer) if answer and answer != b"none" else None
+        except (OSError, ValueError):
+            self.kill()
+            return None
+
+    def kill(self) -> None:
+        if getattr(self, "_control", None) is not None:
+            self._control.close()
+            self._control = None
+        super().kill()
+
+
+class Forked(Sandbox):
+    """One copy of a :class:`Zygote`: the same interface as a :class:`Sandbox` (it cannot be restarted)."""
+
+    def __init__(self, zygote: Zygote, to_child_w: int, from_child_r: int):
+        super().__init__(zygote.limits, zygote.hidden, mode=zygote.mode)
+        self.zygote, self._to_child_w, self._from_child_r = zygote, to_child_w, from_child_r
+        self.ended = False
+
+    def start(self) -> None:
+        raise RuntimeError("a forked copy cannot be restarted: spawn another from its zygote")
+
+    def alive(self) -> bool:
+        return not self.ended and self.zygote.alive()
+
+    def _death(self) -> Crashed:
+        if self.ended:
+            return Crashed("the process was not running")
+        code = self.zygote.end_copy(kill=False)
+        self._close()
+        return Crashed("the process stopped answering") if code is None else _crash(code)
+
+    def kill(self) -> None:
+        if not self.ended:
+            self.zygote.end_copy(kill=True)
+            self._close()
+
+    def _close(self) -> None:
+        self.ended = True
+        for fd in (self._to_child_w, self._from_child_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass

@@ -1,23 +1,39 @@
-"""Prove a lab's graders: the solution runs and earns full marks, the blank release earns zero,
-and every mutant loses points."""
+"""Prove the labs' graders, in one parallel run.
+
+- the solution notebook runs top to bottom (nbval, in a subprocess that overlaps with the grading);
+- the solution earns full marks (its written answers are left pending for an instructor);
+- the blank release earns zero;
+- every mutant (``autograder/mutants/LAB/``) loses points exactly where its ``# expect:`` line says,
+  with that status, and keeps full marks everywhere else;
+- every alternative (``autograder/alternatives/LAB/``) earns full marks.
+
+The solution, the release, the mutants and the alternatives are graded by one pool of worker
+processes (forked from one that has imported the grader). These notebooks are the instructor's, so
+each worker runs the lab's setup cells once, in a :class:`~autograder.sandbox.Zygote`, and forks
+every notebook's process from it (``GradeOptions.reuse_sandbox``): a fork takes milliseconds where
+starting a sandboxed Python with torch takes seconds.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 
-from autograder.course import ROOT, release_notebook, source_notebook
+from autograder.course import ROOT
+from autograder.course import lab as lab_entry
 from autograder.distributed import LocalPool
-from autograder.grade import GradeOptions
-from autograder.mutants import mutant_notebook, mutants_of
+from autograder.model import GradeOptions, GradingTask, Result, SubmissionStatus
+from autograder.mutants import Mutant, MutantError, alternatives_of, mutant_notebook, mutants_of
 
 
 @dataclass
 class Row:
     lab: str
-    kind: str  # solution-run | solution | release | mutant:NAME
+    kind: str  # solution runs (nbval) | solution | release | mutant:NAME | alternative:NAME
     expected: str
     got: str
     ok: bool
@@ -27,44 +43,110 @@ class Row:
 def run_solution(lab: str, timeout: int = 600) -> Row:
     """Execute the source notebook top to bottom with nbval (lax: outputs not compared)."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval-lax", "-p", "no:cacheprovider",
-                           f"--nbval-cell-timeout={timeout}", str(source_notebook(lab))],
-                          cwd=ROOT, capture_output=True, text=True)
-    took = time.perf_counter() - t0
-    tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-200:]
-    return Row(lab, "solution runs (nbval)", "no error", tail, proc.returncode == 0, took)
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as log:  # not a pipe: a long report never blocks it
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval-lax", "-p", "no:cacheprovider",
+                               f"--nbval-cell-timeout={timeout}", str(lab_entry(lab).source_notebook)],
+                              cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
+        log.seek(0)
+        output = log.read().strip()
+    tail = output.splitlines()[-1] if output else "no output"
+    return Row(lab, "solution runs (nbval)", "no error", tail, proc.returncode == 0, time.perf_counter() - t0)
 
 
-def validate_lab(lab: str, jobs: int = 2, run: bool = True) -> list[Row]:
-    """All checks of one lab, as table rows."""
-    options = GradeOptions()
-    jobs_list = [("solution", source_notebook(lab).read_bytes()),
-                 ("release", release_notebook(lab).read_bytes())]
+def _lost(r: Result) -> str:
+    return ", ".join(f"{p.grade_id} {p.status}" for p in r.auto_parts if p.points < p.max_points) or "nothing"
+
+
+def judge_mutant(m: Mutant, r: Result) -> tuple[bool, str]:
+    """Did ``r`` lose points exactly where ``m.expect`` says, with those statuses? (ok, what happened)"""
+    if r.status != SubmissionStatus.GRADED:
+        return False, f"{r.status}: {r.reason.splitlines()[0] if r.reason else ''}"
+    expect = m.expect or {}
+    wrong = [f"no test cell {gid}" for gid in expect if gid not in {p.grade_id for p in r.auto_parts}]
+    for p in r.auto_parts:
+        want = expect.get(p.grade_id)
+        if want is None and p.points < p.max_points:
+            wrong.append(f"{p.grade_id} should keep full marks")
+        elif want is not None and (p.points >= p.max_points or p.status != want):
+            wrong.append(f"{p.grade_id} should be {want}")
+    got = f"lost: {_lost(r)}"
+    return not wrong, got + (f"  ({'; '.join(wrong)})" if wrong else "")
+
+
+def _prepare(lab: str) -> tuple[list[Row], list[tuple[str, Mutant | None, bytes]]]:
+    """What to grade for ``lab`` (solution, release, mutants, alternatives), and rows for malformed files."""
+    entry = lab_entry(lab)
+    source = entry.source_notebook
+    rows: list[Row] = []
+    items: list[tuple[str, Mutant | None, bytes]] = [("solution", None, source.read_bytes()),
+                                                     ("release", None, entry.release_notebook.read_bytes())]
     mutants = mutants_of(lab)
-    jobs_list += [(f"mutant:{m.name}", mutant_notebook(source_notebook(lab), m)) for m in mutants]
+    for kind, group in (("mutant", mutants), ("alternative", alternatives_of(lab))):
+        for m in group:
+            problems = list(m.problems)
+            if kind == "mutant" and m.expect is None and not problems:
+                problems.append(f"has no `# expect: TEST_GRADE_ID STATUS` line after its docstring ({m.path})")
+            try:
+                raw = mutant_notebook(source, m) if not problems else b""
+            except MutantError as e:
+                problems.append(str(e))
+            if problems:
+                rows.append(Row(lab, f"{kind}:{m.name}", "a valid file", "; ".join(problems), False, 0.0))
+            else:
+                items.append((f"{kind}:{m.name}", m, raw))
+    if not mutants:
+        rows.append(Row(lab, "mutants", "at least one", "none found", False, 0.0))
+    return rows, items
 
-    rows = [run_solution(lab)] if run else []
+
+def _judge(lab: str, kind: str, m: Mutant | None, r: Result) -> Row:
+    got = f"{r.score:g}/{r.max_score:g}" + (f" ({r.status})" if r.status != SubmissionStatus.GRADED else "")
+    if kind == "solution" or kind.startswith("alternative:"):
+        ok, expected = r.status == SubmissionStatus.GRADED and r.score == r.max_score > 0, "full marks"
+        if not ok:
+            got += f"  lost: {_lost(r)}"
+    elif kind == "release":
+        ok, expected = r.status == SubmissionStatus.GRADED and r.score == 0, "0"
+    else:
+        expected = "lost: " + ", ".join(f"{gid} {st}" for gid, st in m.expect.items())
+        ok, lost = judge_mutant(m, r)
+        got += f"  {lost}"
+    return Row(lab, kind, expected, got, ok, r.seconds)
+
+
+def validate_labs(labs: list[str], jobs: int = 2, run: bool = True,
+                  options: GradeOptions | None = None) -> list[Row]:
+    """All checks of ``labs``, as table rows (each lab's nbval run first), in one parallel run.
+
+    ``jobs`` grading workers take the notebooks of every lab in turn, while up to ``jobs`` nbval runs
+    execute the solutions, so no core idles until the last lab is done.
+    """
+    # trusted notebooks: each worker forks every notebook's process from one prepared sandbox
+    options = replace(options or GradeOptions(), reuse_sandbox=True, prewarm=False)
+    prepared = {lab: _prepare(lab) for lab in labs}
+    runner = ThreadPoolExecutor(max_workers=max(1, jobs)) if run else None
+    solution_runs = {lab: runner.submit(run_solution, lab) for lab in labs} if runner else {}
     # worker processes, not threads: lazily imported oracles (transformers) are not thread-safe
     pool = LocalPool(jobs, "process")
     try:
-        futures = [pool.submit(lab, raw, kind, "", options) for kind, raw in jobs_list]
-        graded = [(kind, f.result()) for (kind, _), f in zip(jobs_list, futures)]
+        futures = {lab: [pool.submit(GradingTask(lab, raw, kind, "", options)) for kind, _, raw in items]
+                   for lab, (_, items) in prepared.items()}
+        graded = {lab: [_judge(lab, kind, m, f.result()) for (kind, m, _), f in zip(prepared[lab][1], futures[lab])]
+                  for lab in labs}
     finally:
         pool.close()
-    for kind, r in graded:
-        got = f"{r.score:g}/{r.max_score:g}" + (f" ({r.status})" if r.status != "graded" else "")
-        if kind == "solution":
-            ok, expected = r.status == "graded" and r.score == r.max_score > 0, "full marks"
-        elif kind == "release":
-            ok, expected = r.status == "graded" and r.score == 0, "0"
-        else:
-            ok, expected = r.status == "graded" and r.score < r.max_score, "< full marks"
-            lost = [p.grade_id for p in r.parts if p.points < p.max_points]
-            got += f"  lost: {', '.join(lost) or 'nothing'}"
-        rows.append(Row(lab, kind, expected, got, ok, r.seconds))
-    if not mutants:
-        rows.append(Row(lab, "mutants", "at least one", "none found", False, 0.0))
+        if runner is not None:
+            runner.shutdown(wait=True)
+    rows: list[Row] = []
+    for lab in labs:
+        rows += [solution_runs[lab].result()] if run else []
+        rows += prepared[lab][0] + graded[lab]
     return rows
+
+
+def validate_lab(lab: str, jobs: int = 2, run: bool = True, options: GradeOptions | None = None) -> list[Row]:
+    """All checks of one lab, as table rows (the nbval run first)."""
+    return validate_labs([lab], jobs, run, options)
 
 
 def print_table(rows: list[Row]) -> None:
@@ -75,4 +157,3 @@ def print_table(rows: list[Row]) -> None:
               f"{'yes' if r.ok else 'NO ':<4} {r.seconds:5.1f}s  {r.got}")
     bad = [r for r in rows if not r.ok]
     print(f"\n{len(rows) - len(bad)} of {len(rows)} checks passed" + (f"; {len(bad)} FAILED" if bad else ""))
-

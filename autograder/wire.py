@@ -8,6 +8,10 @@ and a tensor subclass arrives as a plain tensor holding only its values. Nothing
 
 Objects that are not plain data (a student's ``nn.Module``, say) stay in the sandbox and travel as
 *handles*, ``{"$handle": n, "$type": "MultiHeadAttention"}``, on which the grader can call methods.
+
+Messages travel over pipes as frames (:func:`frame`, :func:`read_frame`: an 8-byte little-endian
+length, then the message). :data:`TRUSTED_PREFIX` names the only code the grader may ask the
+student's process to run, and the only dataclasses that travel by their fields: the course library.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import dataclasses
 import importlib
 import json
 import math
+import os
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -27,9 +33,12 @@ from safetensors.numpy import save as np_save
 from safetensors.torch import load as torch_load
 from safetensors.torch import save as torch_save
 
-MAX_MESSAGE_BYTES = 512 * 1024 * 1024
-TRUSTED_CLASSES = "labsupport."  # dataclasses of the course library travel by their fields
+MAX_MESSAGE_BYTES = 512 * 1024 * 1024  # a whole message (tensors included)
+MAX_HEADER_BYTES = 16 * 1024 * 1024  # its JSON part (everything but tensors and arrays)
+MAX_ITEMS = 1_000_000  # values in its JSON part: a list of 10⁷ small items is refused, not decoded
+TRUSTED_PREFIX = "labsupport."  # the course library: its dataclasses travel by fields, its functions may be applied
 MAX_DEPTH = 64
+FRAME = struct.Struct("<Q")  # the length that precedes every message on a pipe
 
 
 class WireError(ValueError):
@@ -46,14 +55,42 @@ class Handle:
         return f"<{self.type_name} in the student's process>"
 
 
-def encode(value: Any, keep: callable | None = None) -> bytes:
+def frame(blob: bytes) -> bytes:
+    """``blob`` as it travels on a pipe: its length, then its bytes."""
+    return FRAME.pack(len(blob)) + blob
+
+
+def write_frame(fd: int, blob: bytes) -> None:
+    """Write one framed message to the file descriptor ``fd`` (all of it)."""
+    view = memoryview(frame(blob))
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def read_frame(read_exact: Callable[[int], bytes | None]) -> bytes | None:
+    """Read one framed message with ``read_exact(n)`` (None at end of stream: then None)."""
+    head = read_exact(FRAME.size)
+    if head is None:
+        return None
+    (n,) = FRAME.unpack(head)
+    if n > MAX_MESSAGE_BYTES:
+        raise WireError("malformed message (too large)")
+    return read_exact(n)
+
+
+def encode(value: Any, keep: Callable[[Any], int] | None = None) -> bytes:
     """Serialise ``value``; objects that are not plain data go through ``keep`` (→ a handle ref)."""
     tensors: dict[str, torch.Tensor] = {}
     arrays: dict[str, np.ndarray] = {}
+    count = [0]
 
     def enc(v: Any, depth: int) -> Any:
         if depth > MAX_DEPTH:
             raise WireError("the value is nested too deeply")
+        count[0] += 1
+        if count[0] > MAX_ITEMS:
+            raise WireError(f"the value is too large: more than {MAX_ITEMS:,} items (lists, dicts, numbers, "
+                            "strings); return a tensor, or less")
         if v is None or isinstance(v, bool):  # bool cannot be subclassed
             return v
         if isinstance(v, str):
@@ -85,7 +122,7 @@ def encode(value: Any, keep: callable | None = None) -> bytes:
             return {"$dict": [[enc(k, depth + 1), enc(x, depth + 1)] for k, x in dict.items(v)]}
         if isinstance(v, Handle):
             return {"$ref": v.ref}
-        if dataclasses.is_dataclass(v) and type(v).__module__.startswith(TRUSTED_CLASSES):
+        if dataclasses.is_dataclass(v) and type(v).__module__.startswith(TRUSTED_PREFIX):
             cls = type(v)
             fields = {f.name: enc(getattr(v, f.name), depth + 1) for f in dataclasses.fields(v)}
             return {"$obj": f"{cls.__module__}:{cls.__qualname__}", "$fields": fields}
@@ -94,12 +131,18 @@ def encode(value: Any, keep: callable | None = None) -> bytes:
         raise WireError(f"a {type(v).__name__} is not plain data (numbers, strings, lists, tuples, dicts, tensors)")
 
     header = json.dumps(enc(value, 0), allow_nan=False).encode()
+    if len(header) > MAX_HEADER_BYTES:
+        raise WireError(f"the value is too large: {len(header) / 2**20:.0f} MB of plain data (at most "
+                        f"{MAX_HEADER_BYTES // 2**20} MB besides tensors)")
     t_blob = torch_save(tensors) if tensors else b""
     a_blob = np_save(arrays) if arrays else b""
+    total = 24 + len(header) + len(t_blob) + len(a_blob)
+    if total > MAX_MESSAGE_BYTES:
+        raise WireError(f"the value is too large: {total / 2**20:.0f} MB (at most {MAX_MESSAGE_BYTES // 2**20} MB)")
     return struct.pack("<QQQ", len(header), len(t_blob), len(a_blob)) + header + t_blob + a_blob
 
 
-def decode(blob: bytes, resolve: callable | None = None) -> Any:
+def decode(blob: bytes, resolve: Callable[[int], Any] | None = None) -> Any:
     """Rebuild plain data; ``resolve(ref)`` turns a ``$ref`` back into a local object, and
     ``$handle`` entries become :class:`Handle` objects."""
     if len(blob) < 24 or len(blob) > MAX_MESSAGE_BYTES:
@@ -107,13 +150,22 @@ def decode(blob: bytes, resolve: callable | None = None) -> Any:
     nh, nt, na = struct.unpack("<QQQ", blob[:24])
     if 24 + nh + nt + na != len(blob):
         raise WireError("malformed message (sizes)")
-    header = json.loads(blob[24:24 + nh])
+    if nh > MAX_HEADER_BYTES:
+        raise WireError("malformed message (too much plain data)")
+    try:
+        header = json.loads(blob[24:24 + nh])
+    except (ValueError, RecursionError) as e:
+        raise WireError(f"malformed message ({type(e).__name__})") from None
     tensors = torch_load(blob[24 + nh:24 + nh + nt]) if nt else {}
     arrays = np_load(blob[24 + nh + nt:]) if na else {}
+    count = [0]
 
     def dec(v: Any, depth: int) -> Any:
         if depth > MAX_DEPTH:
             raise WireError("nested too deeply")
+        count[0] += 1
+        if count[0] > MAX_ITEMS:
+            raise WireError(f"malformed message (more than {MAX_ITEMS:,} items)")
         if v is None or type(v) in (bool, str, float):
             return v
         if type(v) is list:
@@ -154,7 +206,7 @@ def decode(blob: bytes, resolve: callable | None = None) -> Any:
 def _build(path: str, fields: dict) -> Any:
     """A course-library dataclass from its fields (only ``labsupport`` dataclasses are allowed)."""
     module, _, name = path.partition(":")
-    if not module.startswith(TRUSTED_CLASSES):
+    if not module.startswith(TRUSTED_PREFIX):
         raise WireError(f"objects of {module} cannot be sent")
     cls = getattr(importlib.import_module(module), name, None)
     if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):

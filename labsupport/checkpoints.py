@@ -68,6 +68,8 @@ def save(name: str, state: Mapping[str, torch.Tensor], meta: Mapping[str, Any], 
     meta_file = CHECKPOINT_DIR / f"{name}.json"
     meta_file.write_text(json.dumps(dict(meta), indent=1, sort_keys=True) + "\n", encoding="utf-8")
     (CHECKPOINT_DIR / f"{name}.md").write_text(card, encoding="utf-8")
+    for file in (weights, meta_file, CHECKPOINT_DIR / f"{name}.md"):
+        file.chmod(0o644)  # shipped data: readable by the grading sandbox's unprivileged user and by students
     _record({f"checkpoints/{name}.safetensors": sha256(weights), f"checkpoints/{name}.json": sha256(meta_file)})
     return weights
 

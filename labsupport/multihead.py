@@ -191,7 +191,7 @@ class LookupModel(nn.Module):
 
 def heads_ablation(make_block: Callable[[int], nn.Module], heads: Sequence[int] = (1, 2, 4, 8),
                    d_model: int = 32, steps: int = 250, batch_size: int = 128, seed: int = 0,
-                   device: torch.device | None = None) -> dict[int, float]:
+                   device: torch.device | None = None, progress: bool = True) -> dict[int, float]:
     """Train one :class:`LookupModel` per head count; return held-out accuracy per head count.
 
     ``make_block(n_heads)`` builds the encoder block; with ``d_model`` fixed the parameter count is
@@ -205,7 +205,7 @@ def heads_ablation(make_block: Callable[[int], nn.Module], heads: Sequence[int] 
         model = LookupModel(make_block(n_heads), d_model)
         batches = lookup_batches(batch_size, generator=gen)
         fit(model, batches, lambda m, b: F.cross_entropy(m(b[0]).flatten(0, 1), b[1].flatten()),
-            TrainConfig(steps=steps, lr=1e-2), device=device)
+            TrainConfig(steps=steps, lr=1e-2, progress=progress), device=device)
         x, y = next(lookup_batches(2048, generator=torch.Generator().manual_seed(seed + 1)))
         model.eval()
         with torch.no_grad():

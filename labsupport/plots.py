@@ -33,3 +33,44 @@ def compression_plot(vocab_sizes: Sequence[int], tokens_per_byte: Sequence[float
     if label:
         ax.legend()
     return ax
+
+
+def heatmap_html(matrix: Sequence[Sequence[float]], rows: Sequence[str], cols: Sequence[str],
+                 title: str = "", vmax: float = 1.0, xlabel: str = "key", ylabel: str = "query") -> str:
+    """A small heatmap as an HTML table (viridis colours, the value in each cell's tooltip).
+
+    Light to draw and to ship in a page: the explorers of chapters 2 and 3 use it for attention
+    weights (``matrix[i][j]`` = weight of query ``i`` on key ``j``).
+
+    >>> "<table" in heatmap_html([[0.2, 0.8]], ["q"], ["a", "b"])
+    True
+    """
+    import html
+
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    cmap = colormaps["viridis"]
+    cell = "width:1.9em;height:1.9em;padding:0;border:1px solid #fff"
+    head = "".join(f"<th style='writing-mode:vertical-rl;font-weight:normal;font-size:12px'>{html.escape(c)}</th>"
+                   for c in cols)
+    body = []
+    for label, values in zip(rows, matrix, strict=True):
+        tds = "".join(f"<td title='{v:.3f}' style='{cell};background:{to_hex(cmap(min(max(v / vmax, 0), 1)))}'></td>"
+                      for v in values)
+        body.append(f"<tr><th style='text-align:right;font-weight:normal;font-size:12px;padding-right:4px'>"
+                    f"{html.escape(label)}</th>{tds}</tr>")
+    return (f"<figure style='margin:0'><figcaption style='font-size:14px'>{html.escape(title)}</figcaption>"
+            f"<div style='overflow-x:auto'><table style='border-collapse:collapse;width:auto;margin:0'>"
+            f"<tr><th style='font-size:12px;font-weight:normal'>{html.escape(ylabel)} ↓ / "
+            f"{html.escape(xlabel)} →</th>{head}</tr>" + "".join(body) + "</table></div></figure>")
+
+
+def book_style() -> None:
+    """Readable figures at the book's column width: call once at the top of a chapter or lab.
+
+    A figure is scaled to the column (about 750 px); with these sizes tick labels stay at 9 pt or more
+    on the page for figures up to 12 inches wide.
+    """
+    plt.rcParams.update({"figure.dpi": 100, "font.size": 13, "axes.titlesize": 13, "axes.labelsize": 13,
+                         "xtick.labelsize": 12, "ytick.labelsize": 12, "legend.fontsize": 11})

@@ -210,7 +210,16 @@ CASES = [
         "from tokenizers.models import WordPiece\n"
         "def wordpiece_encode(word, vocab, unk_token='[UNK]', max_input_chars_per_word=100):\n"
         "    m = WordPiece(vocab, unk_token=unk_token, max_input_chars_per_word=max_input_chars_per_word)\n"
-        "    return [t.id for t in m.tokenize(word)]")), min_score=FULL, flag="oracle"),
+        "    return [t.id for t in m.tokenize(word)]")), max_score=35, parts={"wordpiece_tests": "error"},
+        flag="oracle"),  # blocked in the sandbox (issue 9): the import fails with a reason
+    Case("uses_reference_module", answers_with(merge=(
+        "from labsupport.tokenizers.bpe import merge as _reference_merge\n"
+        "def merge(ids, pair, new_id):\n    return _reference_merge(ids, pair, new_id)")),
+        max_score=40, parts={"merge_tests": "error"}, flag="reference"),
+    Case("imports_reference_inside_function", answers_with(count_pairs=(
+        "def count_pairs(ids, counts=None):\n    tok = __import__('labsupport.tokenizers', fromlist=['x'])\n"
+        "    return tok.count_pairs(ids, counts)")),
+        max_score=40, parts={"count_pairs_tests": "error"}),
 ]
 
 

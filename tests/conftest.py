@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 
 import nbformat
 import pytest
 
 from autograder.course import release_notebook, source_notebook
 from autograder.notebook import is_answer, nbgrader_meta
+from autograder.seeds import SECRET_ENV
+
+# the grader's secret for per-student hidden inputs: a fixed one for the tests (CLI runs included),
+# so no test creates the instructor's secret file in the home directory
+os.environ.setdefault(SECRET_ENV, "tests-only-grader-secret")
 
 
 def solution_answers(lab: str) -> dict[str, str]:

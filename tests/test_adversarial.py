@@ -6,10 +6,12 @@ import json
 
 import pytest
 
-from autograder.grade import GradeOptions, grade_notebook
+from autograder.grade import grade_notebook
+from autograder.model import GradeOptions
 from autograder.orchestrate import grade_folder
 from tests.adversarial import CASES, LAB, build_all
 
+pytestmark = pytest.mark.slow  # grades a corpus / starts servers: `make test-fast` skips it
 OPTIONS = GradeOptions(answer_timeout=10, test_timeout=45)
 BY_NAME = {c.name: c for c in CASES}
 

@@ -71,3 +71,26 @@ def test_mask_builders():
     assert pm.shape == (3, 1, 1, 4)
     assert pm[:, 0, 0].tolist() == [[True, True, False, False], [False] * 4, [True, True, True, False]]
     assert padding_mask(torch.tensor([1, 2])).shape == (2, 1, 1, 2)
+
+
+def test_mask_check_follows_gradients_through_fully_masked_rows():
+    """Zeroing dead rows by assignment into the softmax's output passes the forward checks only."""
+    import math
+
+    from labsupport.checks import CheckFailed
+    from labsupport.checks import lab02 as check
+
+    def assign_dead_rows(q, k, v, mask=None):
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores, dim=-1)
+        dead = torch.isnan(weights)
+        if dead.any():
+            weights[dead] = 0.0
+        return weights @ v, weights
+
+    check.sdpa_mask_examples(assign_dead_rows)  # the forward pass is right
+    with pytest.raises(CheckFailed, match="fully masked rows"):
+        check.sdpa_mask_hidden(assign_dead_rows)
+    check.sdpa_mask_hidden(lambda q, k, v, mask=None: attention(q, k, v, mask))

@@ -16,12 +16,13 @@ import pytest
 from autograder.__main__ import main
 from autograder.course import ROOT
 from autograder.distributed import DaskPool, code_fingerprint, grade_task
-from autograder.grade import GradeOptions
 from autograder.gradebook import Gradebook
+from autograder.model import GradeOptions, GradingTask
 from autograder.mutants import mutants_of
 from autograder.orchestrate import grade_folder
 from tests.conftest import student_notebook, to_bytes
 
+pytestmark = pytest.mark.slow  # grades a corpus / starts servers: `make test-fast` skips it
 LAB = "lab01_tokenizers"
 DASK = str(Path(sys.executable).parent / "dask")
 
@@ -99,7 +100,7 @@ def test_dask_cluster_grades_like_the_embedded_pool(folder, cluster, tmp_path):
 
 def test_a_worker_with_other_code_refuses_to_grade(folder):
     raw = (folder / "alice.ipynb").read_bytes()
-    r = grade_task(LAB, raw, "alice", "alice.ipynb", None, "0" * 64)
+    r = grade_task(GradingTask(LAB, raw, "alice", "alice.ipynb"), "0" * 64)
     assert r.status == "infrastructure-error" and "different version" in r.reason
     assert len(code_fingerprint(LAB)) == 64
 

@@ -17,8 +17,9 @@ import pytest
 
 from autograder.__main__ import main
 from autograder.course import ROOT
-from autograder.grade import GradeOptions, PartResult, Result
+from autograder.export import export_rows
 from autograder.gradebook import Gradebook, database_url
+from autograder.model import GradeOptions, PartResult, Result
 from autograder.mutants import mutants_of
 from autograder.orchestrate import grade_folder
 from tests.conftest import student_notebook, to_bytes
@@ -65,7 +66,7 @@ def exercise_gradebook(url: str) -> list[dict]:
         book.add_manual("ann", "labX", "late", -1, "one day late", "ta2")
         book.add_manual("ann", "labX", "b_tests", 2, "on reflection", "ta1")  # the latest counts
         book.add_manual("dan", "labX", "late", 0, "excused", "ta2")  # no submission, still listed
-        header, rows = book.export_rows("labX")
+        header, rows = export_rows(book, "labX")
         stored = book.results("labX")
         assert len(stored) == 3 and stored[("ben", "2" * 64)].status == "graded"
         back = stored[("ann", "4" * 64)]
@@ -127,6 +128,7 @@ def killed_and_resumed(tmp_path_factory, lab01_answers):
             "results": {r.student: r for r in results}, "resumed_at": t0}
 
 
+@pytest.mark.slow  # runs the grader, kills it and runs it again
 def test_everything_is_archived_and_recorded_before_grading(killed_and_resumed):
     k = killed_and_resumed
     assert k["seen"] == set(EXPECTED)  # all four submissions were in the gradebook when it was killed
@@ -136,6 +138,7 @@ def test_everything_is_archived_and_recorded_before_grading(killed_and_resumed):
             assert Path(s.archived_path).is_file() and Path(s.archived_path).stem == s.sha256
 
 
+@pytest.mark.slow  # runs the grader, kills it and runs it again
 def test_resume_grades_only_what_is_missing(killed_and_resumed):
     k = killed_and_resumed
     with Gradebook.open(None, k["out"]) as book:
@@ -153,6 +156,7 @@ def test_resume_grades_only_what_is_missing(killed_and_resumed):
     assert all((k["out"] / "feedback" / f"{s}.html").is_file() for s in EXPECTED)
 
 
+@pytest.mark.slow  # runs the grader, kills it and runs it again
 def test_a_third_run_grades_nothing(killed_and_resumed):
     k = killed_and_resumed
     with Gradebook.open(None, k["out"]) as book:
@@ -161,6 +165,7 @@ def test_a_third_run_grades_nothing(killed_and_resumed):
         assert book.graded_at(LAB) == before
 
 
+@pytest.mark.slow  # runs the grader, kills it and runs it again
 def test_regrade_keeps_manual_grades_and_export_adds_them(killed_and_resumed, capsys):
     out = killed_and_resumed["out"]
     with Gradebook.open(None, out) as book:
@@ -185,6 +190,7 @@ def test_regrade_keeps_manual_grades_and_export_adds_them(killed_and_resumed, ca
     assert "alice: graded 45/45" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # runs the grader, kills it and runs it again
 def test_regrade_unknown_student_is_an_error(killed_and_resumed, capsys):
     assert main(["regrade", LAB, "nobody", "--out", str(killed_and_resumed["out"])]) == 2
     assert "no submission" in capsys.readouterr().err

@@ -1,11 +1,17 @@
 """Grading a sample folder: every kind of submission keeps a row, with the right score and status."""
 
 import csv
+import html
 import json
 
+import nbformat
 import pytest
 
-from autograder.grade import GradeOptions, grade_notebook
+from autograder.__main__ import main
+from autograder.course import source_notebook
+from autograder.feedback import STYLE
+from autograder.grade import grade_notebook
+from autograder.model import GradeOptions, Status
 from autograder.mutants import mutants_of
 from autograder.orchestrate import grade_folder
 from tests.conftest import student_notebook, to_bytes
@@ -109,3 +115,46 @@ def test_regrading_is_deterministic(lab01_answers):
     scores = {json.dumps([(p.grade_id, p.points) for p in grade_notebook(LAB, raw, "x", options=FAST).parts])
               for _ in range(2)}
     assert len(scores) == 1
+
+
+WRITTEN = {"grade": True, "solution": True, "locked": False, "points": 4, "grade_id": "written_check",
+           "schema_version": 3, "task": False}
+
+
+def test_written_answer_is_kept_pending_then_graded_by_hand(tmp_path, monkeypatch, lab01_answers, capsys):
+    """A manually graded markdown answer: stored, out of the autograde, `pending` in the CSV until
+    `python -m autograder manual` gives its points; the feedback shows the text and the grade."""
+    source = nbformat.read(source_notebook(LAB), as_version=4)
+    source.cells.append(nbformat.v4.new_markdown_cell("Model answer and rubric", metadata={"nbgrader": WRITTEN}))
+    path = tmp_path / "source.ipynb"
+    nbformat.write(source, path)
+    for where in ("autograder.grade.source_notebook", "autograder.course.source_notebook"):
+        monkeypatch.setattr(where, lambda lab: path)
+    nb = student_notebook(LAB, lab01_answers)
+    text = "Merging the most frequent pair first **because** it shortens the corpus most."
+    nb.cells.append(nbformat.v4.new_markdown_cell(text, metadata={"nbgrader": WRITTEN}))
+    folder, out = tmp_path / "subs", tmp_path / "out"
+    folder.mkdir()
+    (folder / "alice.ipynb").write_bytes(to_bytes(nb))
+    (r,) = grade_folder(LAB, folder, out, jobs=1, options=FAST, progress=False, pool="thread")
+    part = next(p for p in r.parts if p.grade_id == "written_check")
+    assert (part.manual, part.status, part.points, part.max_points) == (True, Status.PENDING, 0, 4)
+    assert r.answers["written_check"] == text
+    assert r.score == r.max_score == sum(p.max_points for p in r.parts if not p.manual) > 0
+    row = next(csv.DictReader(open(out / "grades.csv", encoding="utf-8")))
+    assert (row["written_check"], row["total"]) == ("pending", f"{r.score:g}")
+    feedback = (out / "feedback" / "alice.html").read_text(encoding="utf-8")
+    assert "to be graded by your instructor" in feedback and html.escape(text) in feedback
+
+    assert main(["manual", LAB, "alice", "written_check", "5", "--out", str(out)]) == 2  # over its 4 points
+    assert "0 to 4 points" in capsys.readouterr().err
+    assert main(["manual", LAB, "alice", "written_check", "3", "--out", str(out), "--comment", "clear"]) == 0
+    row = next(csv.DictReader(open(out / "grades.csv", encoding="utf-8")))
+    assert (row["written_check"], row["manual"], row["total"]) == ("3", "3", f"{r.score + 3:g}")
+    feedback = (out / "feedback" / "alice.html").read_text(encoding="utf-8")
+    assert "graded by your instructor" in feedback and "3 / 4" in feedback and "clear" in feedback
+
+
+def test_feedback_styles_every_status():
+    for status in Status:
+        assert f".{status}{{" in STYLE, f"feedback.py's CSS has no rule for {status}"

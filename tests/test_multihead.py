@@ -78,3 +78,41 @@ def test_lookup_task():
     assert x.shape == (5, 9) and y.shape == (5, 4)
     assert (x[:, 0] == 16).all()
     assert torch.equal(y, x[:, 1:][:, [0, 2, 5, 7]])
+
+
+class _NoFFNDropout(TransformerEncoderBlock):
+    """The reference block with the feed-forward network's inner dropout removed."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.dropout = torch.nn.Identity()
+
+
+class _AttentionWithoutDropout(TransformerEncoderBlock):
+    """The reference block whose self-attention never drops weights."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.self_attn = MultiHeadAttention(MultiHeadConfig(config.d_model, config.n_heads))
+
+
+class _ValueFromQuery(MultiHeadAttention):
+    """mha(x, memory) reading its values from x (value defaults to the query, not the key)."""
+
+    def forward(self, query, key=None, value=None, mask=None, need_weights=False):
+        return super().forward(query, key, query if value is None else value, mask, need_weights)
+
+
+@pytest.mark.parametrize("broken", [_NoFFNDropout, _AttentionWithoutDropout])
+def test_block_check_needs_every_dropout(broken):
+    from labsupport.checks import CheckFailed
+
+    with pytest.raises(CheckFailed, match="dropout"):
+        lab03.encoder_block_hidden(broken)
+
+
+def test_multihead_check_calls_the_defaults():
+    from labsupport.checks import CheckFailed
+
+    with pytest.raises(CheckFailed, match="memory"):
+        lab03.multihead_hidden(_ValueFromQuery)

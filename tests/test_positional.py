@@ -92,3 +92,17 @@ def test_named_checks_pass_the_reference_and_catch_a_bug():
     with pytest.raises(CheckFailed, match="closed form"):
         check.sinusoidal_hidden(lambda n, d: P.sinusoidal_encoding(n, d).flip(-1))
     assert check.permutation_gap(lambda x: x * 2, torch.randn(1, 6, 3)) == 0.0
+
+
+def test_rope_check_keeps_half_precision():
+    """A RoPE whose float32 cos/sin promote float16/bfloat16 inputs to float32 is caught."""
+
+    def promoted(q, k, positions):
+        cos, sin = P.rotary_cos_sin(positions, q.size(-1))
+        cos, sin = cos.float(), sin.float()
+        if positions.dim() == 2:
+            cos, sin = cos[:, None], sin[:, None]
+        return q * cos + P.rotate_half(q) * sin, k * cos + P.rotate_half(k) * sin
+
+    with pytest.raises(CheckFailed, match="bfloat16|float16"):
+        check.rope_hidden(promoted)

@@ -19,13 +19,14 @@ from pathlib import Path
 import pytest
 
 from autograder.__main__ import main
-from autograder.grade import GradeOptions
 from autograder.gradebook import Gradebook, database_url
+from autograder.model import GradeOptions
 from autograder.mutants import mutants_of
 from autograder.orchestrate import grade_folder
 from tests.conftest import student_notebook, to_bytes
 from tests.test_gradebook import exercise_gradebook
 
+pytestmark = pytest.mark.slow  # grades a corpus / starts servers: `make test-fast` skips it
 LAB = "lab01_tokenizers"
 FAST = GradeOptions(answer_timeout=5, test_timeout=40)
 INSTALL = "apt-get install -y postgresql"

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from autograder import wire
-from autograder.grade import _Session
-from autograder.sandbox import Crashed, Sandbox, Timeout, bwrap_available
+from autograder.model import Status
+from autograder.proxy import Session
+from autograder.sandbox import Crashed, Sandbox, Timeout, Zygote, bwrap_available
 from labsupport.checks import check_gradients
 
 STUDENT = '''
@@ -38,7 +39,7 @@ def square(x):
 @pytest.fixture(scope="module")
 def session():
     with Sandbox() as sb:
-        s = _Session(sb)
+        s = Session(sb)
         s.deadline = time.monotonic() + 60
         s.ask({"op": "exec", "code": STUDENT, "name": "student"})
         yield s
@@ -84,7 +85,7 @@ def test_gradients_are_computed_next_to_the_student_code(session):
 
 def test_errors_timeouts_and_crashes():
     with Sandbox() as sb:
-        s = _Session(sb)
+        s = Session(sb)
         s.deadline = time.monotonic() + 60
         with pytest.raises(ZeroDivisionError):
             s.ask({"op": "exec", "code": "1 / 0"})
@@ -114,3 +115,32 @@ def test_isolation(session):
     assert got["uid"] >= 100_000
     assert "solutions" not in got["repo"] and "labs" not in got["repo"]
     assert got["network"] != 0 and got["write_root"] is False
+
+
+def test_zygote_copies_start_fresh_and_fail_like_sandboxes():
+    """validate's prepared sandbox: each copy starts from the setup cells' state; a crash, a kill or a
+    hang ends only that copy, with the same status a sandbox would give."""
+    with Zygote() as z:
+        z.prepare(["import torch\nX = 41"], 120)
+
+        def copy(deadline: float = 60) -> Session:
+            s = Session(z.spawn())
+            s.deadline = time.monotonic() + deadline
+            return s
+
+        for _ in range(2):
+            s = copy()
+            s.ask({"op": "exec", "code": "X += 1"})
+            assert s.name("X") == 42
+            s.sandbox.kill()
+        with pytest.raises(Crashed) as crash:
+            copy().ask({"op": "exec", "code": "import os\nos._exit(3)"})
+        assert crash.value.status == Status.CRASHED and "status 3" in str(crash.value)
+        with pytest.raises(Crashed) as killed:
+            copy().ask({"op": "exec", "code": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"})
+        assert killed.value.status == Status.OUT_OF_MEMORY
+        with pytest.raises(Timeout):
+            copy(2).ask({"op": "exec", "code": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                                               "while True: pass"})
+        s = copy()
+        assert s.name("X") == 41 and z.alive()

@@ -65,3 +65,66 @@ def test_reference_passes_every_named_check():
                      ("encode", ref.encode), ("decode", ref.decode), ("wordpiece", ref.wordpiece_encode)]:
         getattr(check, f"{part}_examples")(fn)
         getattr(check, f"{part}_hidden")(fn)
+
+
+def test_count_pairs_checks_accept_a_counter_and_see_the_callers_dict():
+    from collections import Counter
+
+    import pytest
+
+    from labsupport.checks import CheckFailed
+
+    def as_counter(ids, counts=None):  # returns a Counter when no dict is given: correct
+        pairs = Counter(zip(ids, ids[1:]))
+        if counts is None:
+            return pairs
+        for pair, n in pairs.items():
+            counts[pair] = counts.get(pair, 0) + n
+        return counts
+
+    check.count_pairs_examples(as_counter)
+    check.count_pairs_hidden(as_counter)
+
+    def into_a_copy(ids, counts=None):
+        counts = dict(counts or {})
+        for pair in zip(ids, ids[1:]):
+            counts[pair] = counts.get(pair, 0) + 1
+        return counts
+
+    with pytest.raises(CheckFailed, match="passed in"):
+        check.count_pairs_hidden(into_a_copy)
+
+
+def test_merge_check_sees_an_in_place_edit():
+    import pytest
+
+    from labsupport.checks import CheckFailed
+
+    def in_place(ids, pair, new_id):
+        i = 0
+        while i < len(ids) - 1:
+            if (ids[i], ids[i + 1]) == pair:
+                ids[i:i + 2] = [new_id]
+            i += 1
+        return ids
+
+    with pytest.raises(CheckFailed, match="must not modify"):
+        check.merge_hidden(in_place)
+
+
+def test_visible_encode_check_catches_a_missing_pre_tokenisation():
+    import pytest
+
+    from labsupport.checks import CheckFailed
+
+    def whole_text(text, bpe):
+        ids = [bpe.byte_ids[b] for b in text.encode()]
+        while len(ids) > 1:
+            pair = min(zip(ids, ids[1:]), key=lambda p: bpe.merges.get(p, float("inf")))
+            if pair not in bpe.merges:
+                break
+            ids = merge(ids, pair, bpe.merges[pair])
+        return ids
+
+    with pytest.raises(CheckFailed):
+        check.encode_examples(whole_text)

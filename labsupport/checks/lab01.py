@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labsupport import data
 from labsupport import tokenizers as ref
-from labsupport.checks import CheckFailed, call, check_equal, check_type, in_range, passed
+from labsupport.checks import CheckFailed, call, check_equal, check_true, check_type, in_range, on_student_side, passed
 from labsupport.tokenizers.bpe import merge_steps
 from labsupport.tokenizers.bytelevel import BPEVocab, bytes_to_unicode
 
@@ -42,18 +42,40 @@ def _random_text(rng: random.Random, n: int) -> str:
 
 
 # ---------------------------------------------------------------- count_pairs
+def _as_dict(value: object) -> object:
+    """A dict subclass (``Counter``, ``defaultdict``) compares as the plain dict it is."""
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def count_pairs_into(count_pairs: Callable, ids: list[int], counts: dict) -> dict:
+    """Trusted helper, run next to the student's code: call ``count_pairs(ids, counts)`` on a dict
+    created there and report what came back *and* what became of the dict that was passed in."""
+    given = dict(counts)
+    got = count_pairs(ids, given)
+    return {"returned": _as_dict(got), "given_after": dict(given)}
+
+
 def count_pairs_examples(count_pairs: Callable) -> None:
     """Hand-checkable pair counts, and accumulation into an existing dict."""
     what = "count_pairs([1, 2, 3, 1, 2])"
     got = call(count_pairs, [1, 2, 3, 1, 2], what=what)
     check_type(got, dict, what=what)
-    check_equal(got, {(1, 2): 2, (2, 3): 1, (3, 1): 1}, what=f"{what}: pair counts differ",
+    check_equal(_as_dict(got), {(1, 2): 2, (2, 3): 1, (3, 1): 1}, what=f"{what}: pair counts differ",
                 hint="count every adjacent pair (ids[i], ids[i+1]), including repeats")
-    counts = {(1, 2): 5}
-    got = call(count_pairs, [1, 2], counts, what="count_pairs([1, 2], counts={(1, 2): 5})")
-    check_equal(got, {(1, 2): 6}, what="count_pairs([1, 2], counts={(1, 2): 5}) must add to counts",
-                hint="when `counts` is given, add to it and return it")
+    _check_accumulates(count_pairs, [1, 2], {(1, 2): 5}, {(1, 2): 6})
     passed("count_pairs counts adjacent pairs")
+
+
+def _check_accumulates(count_pairs: Callable, ids: list[int], counts: dict, expected: dict) -> None:
+    what = f"count_pairs({ids}, counts={counts})"
+    try:
+        out = on_student_side(count_pairs_into, count_pairs, ids, counts)
+    except NotImplementedError:
+        raise CheckFailed(f"{what}: not implemented yet",
+                          hint="replace `raise NotImplementedError()` with your code") from None
+    check_equal(out["returned"], expected, what=f"{what}: the returned counts", hint="return the counts")
+    check_equal(out["given_after"], expected, what=f"{what}: the dict passed in as `counts` afterwards",
+                hint="add into the dict you were given (not into a copy) and return it")
 
 
 def count_pairs_hidden(count_pairs: Callable, seed: int = 1) -> None:
@@ -63,12 +85,11 @@ def count_pairs_hidden(count_pairs: Callable, seed: int = 1) -> None:
                                           for _ in range(30))):
         what = f"count_pairs({ids})"
         got = call(count_pairs, list(ids), what=what)
-        check_equal(got, dict(Counter(zip(ids, ids[1:]))), what=f"{what}: pair counts differ",
+        check_equal(_as_dict(got), dict(Counter(zip(ids, ids[1:]))), what=f"{what}: pair counts differ",
                     hint="a list of n ids has n-1 adjacent pairs; an empty or one-id list has none")
-    counts = {(9, 9): 1}
-    got = call(count_pairs, [9, 9, 9], counts, what="count_pairs([9, 9, 9], counts)")
-    check_equal(got, {(9, 9): 3}, what="count_pairs([9, 9, 9], counts={(9, 9): 1}) must add to `counts`",
-                hint="add into the dict you were given and return it")
+    _check_accumulates(count_pairs, [9, 9, 9], {(9, 9): 1}, {(9, 9): 3})
+    _check_accumulates(count_pairs, [4, 5, 4], {(1, 1): 2, (4, 5): 1}, {(1, 1): 2, (4, 5): 2, (5, 4): 1})
+    _check_accumulates(count_pairs, [], {(2, 3): 7}, {(2, 3): 7})
     passed("count_pairs matches Counter on random sequences")
 
 
@@ -92,14 +113,25 @@ def merge_hidden(merge: Callable, seed: int = 2) -> None:
     for _ in range(60):
         ids = [rng.randrange(4) for _ in range(rng.randrange(0, 40))]
         pair = (rng.randrange(4), rng.randrange(4))
-        original = list(ids)
         what = f"merge({ids}, {pair}, 256)"
-        got = call(merge, ids, pair, 256, what=what)
-        check_equal(got, ref.merge(original, pair, 256), what=what,
+        try:
+            out = on_student_side(merge_keeps_input, merge, ids, pair, 256)
+        except NotImplementedError:
+            raise CheckFailed(f"{what}: not implemented yet",
+                              hint="replace `raise NotImplementedError()` with your code") from None
+        check_equal(out["returned"], ref.merge(ids, pair, 256), what=what,
                     hint="occurrences do not overlap: [a, a, a] with (a, a) gives [new, a]")
-        check_equal(ids, original, what=f"{what} must not modify its input list",
-                    hint="build a new list instead of editing `ids` in place")
+        check_true(out["input_after"] == ids, what=f"{what} must not modify its input list",
+                   expected=ids, got=out["input_after"], hint="build a new list instead of editing `ids` in place")
     passed("merge matches the reference on random sequences")
+
+
+def merge_keeps_input(merge: Callable, ids: list[int], pair: tuple[int, int], new_id: int) -> dict:
+    """Trusted helper, run next to the student's code: ``merge`` on a list created there, and that
+    list afterwards (a check made on the grader's copy of the argument could never fail)."""
+    mine = list(ids)
+    got = merge(mine, tuple(pair), new_id)
+    return {"returned": list(got) if isinstance(got, list) else got, "input_after": list(mine)}
 
 
 # ---------------------------------------------------------------- train_bpe
@@ -196,7 +228,8 @@ def encode_examples(encode: Callable) -> None:
     """GPT-2's known ids, and a toy vocabulary."""
     gpt2 = ref.load_gpt2()
     for text, expected in [("Hello world", [15496, 995]),
-                           ("hello <|endoftext|>", [31373, 220, 50256])]:
+                           ("hello <|endoftext|>", [31373, 220, 50256]),
+                           ("hello\n\nworld  again", [31373, 198, 198, 6894, 220, 757])]:
         what = f"encode({text!r}, gpt2)"
         got = call(encode, text, gpt2, what=what)
         check_equal(got, expected, what=what, hint="split off special tokens, then chunks with "
@@ -205,6 +238,11 @@ def encode_examples(encode: Callable) -> None:
     check_equal(call(encode, "aaabdaaabac", toy, what='encode("aaabdaaabac", toy)'),
                 [258, 100, 258, 97, 99], what='encode("aaabdaaabac", toy)',
                 hint="apply merges in the order they were learned (lowest new id first)")
+    across = BPEVocab({(111, 32): 256})  # one merge: "o" + " " — it can never apply inside a chunk
+    what = 'encode("go go", {(ord("o"), ord(" ")): 256})'
+    check_equal(call(encode, "go go", across, what=what), [103, 111, 32, 103, 111], what=what,
+                hint="pre-tokenise with GPT2_SPLIT_PATTERN first ('go', ' go'): a merge never crosses "
+                     "a chunk boundary")
     passed("encode reproduces GPT-2's ids")
 
 

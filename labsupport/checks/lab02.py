@@ -184,6 +184,22 @@ def _fully_masked(sdpa: Callable, q, k, v, mask: torch.Tensor) -> None:
     check_close(out[live], exp_out[live], what=f"{what}: output of the other queries (vs torch)")
 
 
+def _gradients_through_dead_rows(sdpa: Callable, q, k, v, mask: torch.Tensor) -> None:
+    """With fully masked rows in the batch, gradients are finite, equal the reference's (a dead row
+    passes no gradient), and pass ``gradcheck``."""
+    from labsupport.attention import attention  # the reference: zeros, and zero gradients, for dead rows
+
+    q, k, v = (t[:2].double() for t in (q, k, v))
+    mask = mask if mask.dim() < 4 else mask[:2]
+    what = f"gradients of {_describe(q, k, v, mask)} in float64, with fully masked rows"
+    failure = on_student_side(gradcheck_failure, sdpa, q, k, v, mask)  # reports autograd errors too
+    check_true(not failure, what=f"{what}: torch.autograd.gradcheck fails", expected="gradcheck passes",
+               got=failure, hint="zero the fully masked rows out of place (e.g. weights.nan_to_num(0.0) or "
+                                 "torch.where), never by assigning into the softmax's output")
+    check_gradients(sdpa, lambda *a: attention(*a)[0], q, k, v, mask, what=what,
+                    hint="a query that sees no key passes no gradient to q, k or v")
+
+
 def sdpa_mask_hidden(sdpa: Callable, seed: int = 20) -> None:
     """Masks of shapes (L, S), (B, 1, 1, S), (B, H, L, S), (H, L, S) against torch; fully masked rows."""
     g = torch.Generator().manual_seed(seed)
@@ -199,7 +215,11 @@ def sdpa_mask_hidden(sdpa: Callable, seed: int = 20) -> None:
     dead[0, 1, 2] = False
     dead[2, :, 4] = False
     _fully_masked(sdpa, q, k, v, dead)
-    _fully_masked(sdpa, q, k, v, (torch.arange(S) < torch.tensor([3, 0, 7])[:, None])[:, None, None, :])
+    empty = (torch.arange(S) < torch.tensor([3, 0, 7])[:, None])[:, None, None, :]  # a length-0 sequence
+    _fully_masked(sdpa, q, k, v, empty)
+    left_causal = torch.ones(L, S, dtype=torch.bool).tril(S - L) & (torch.arange(S) >= 3)  # left padding + causal
+    for mask in (dead, empty, left_causal):
+        _gradients_through_dead_rows(sdpa, q, k, v, mask)
     passed("scaled_dot_product_attention matches torch with masks of every shape and fully masked rows")
 
 

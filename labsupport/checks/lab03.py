@@ -20,12 +20,15 @@ trusted helpers :func:`labsupport.checks.module_gradients` and :func:`split_merg
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from labsupport.attention import causal_mask
 from labsupport.checks import (
+    CheckFailed,
     call,
     check_close,
     check_shape,
@@ -242,6 +245,27 @@ def multihead_hidden(MultiHeadAttention: Callable, seed: int = 32) -> None:
     mem = torch.randn(B, S, d, generator=gen, dtype=F64)
     _compare_mha(mha, oracle, x, mem, mem, None, "cross-attention from x (L=7) to memory (S=9)", H)
 
+    # the defaults: key = query when omitted, value = key when omitted
+    exp_self, exp_self_w = oracle(x, x, x, need_weights=True, average_attn_weights=False)
+    out, w = call(mha, x, need_weights=True, what="mha(x, need_weights=True)")
+    check_close(w, exp_self_w, what="mha(x): weights (key and value default to the query)",
+                hint="when key is None use the query; when value is None use the key")
+    check_close(out, exp_self, what="mha(x): output (key and value default to the query)",
+                hint="when key is None use the query; when value is None use the key")
+    exp_cross, _ = oracle(x, mem, mem, need_weights=False)
+    try:
+        out, _ = call(mha, x, mem, what="mha(x, memory)")
+    except CheckFailed:
+        raise
+    except Exception as e:  # noqa: BLE001 - a crash here means the defaults are wrong: report it as such
+        raise CheckFailed("mha(x, memory) (x: 7 positions, memory: 9) raised an error", "an output (3, 7, 20)",
+                          f"{type(e).__name__}: {str(e)[:200]}",
+                          "mha(x, memory) is cross-attention: keys *and* values from memory (value = key when "
+                          "value is None)") from None
+    check_close(out, exp_cross, what="mha(x, memory): output (value defaults to the key, memory)",
+                hint="mha(x, memory) is cross-attention: keys *and* values from memory (value = key when "
+                     "value is None)")
+
     # gradients of the inputs and of every parameter against torch
     mha.train()  # dropout is 0 here, so train and eval agree
     mask = (torch.arange(S)[None, :] < torch.tensor([S, 7, 3])[:, None])[:, None, None, :]  # (B, 1, 1, S)
@@ -260,6 +284,75 @@ def multihead_hidden(MultiHeadAttention: Callable, seed: int = 32) -> None:
         _check_grad(grads.get(name), expected[name], f"gradient of {name}")
     passed("MultiHeadAttention matches torch.nn.MultiheadAttention: masks, cross-attention, gradients")
     _check_dropout(MultiHeadAttention, seed)
+
+
+def dropout_sites(module: nn.Module, *inputs: Any, **kwargs: Any) -> list[dict]:
+    """Trusted helper, run next to the student's module (in train mode): call it once with dropout
+    replaced by the identity and record every place dropout was asked for — the shape of the tensor
+    it applied to and its rate. ``F.dropout`` (which ``nn.Dropout`` and ``labsupport.attention`` call)
+    and the fused ``F.scaled_dot_product_attention`` (its ``dropout_p``, on the weights) are watched."""
+    sites: list[dict] = []
+    inside: list[bool] = [False]  # True while the module's self_attn (if any) runs
+    dropout, sdpa = F.dropout, F.scaled_dot_product_attention
+
+    def watched_dropout(x, p=0.5, training=True, inplace=False):
+        if training and p > 0:
+            sites.append({"shape": list(x.shape), "p": float(p), "in_self_attn": inside[0]})
+        return x
+
+    def watched_sdpa(q, k, v, *args, **kw):
+        p = kw.get("dropout_p", args[1] if len(args) > 1 else 0.0)
+        if p > 0:
+            sites.append({"shape": [*q.shape[:-1], k.shape[-2]], "p": float(p), "in_self_attn": inside[0]})
+        kw["dropout_p"] = 0.0
+        return sdpa(q, k, v, *args[:1], **kw)
+
+    hooks = []
+    attn = getattr(module, "self_attn", None)
+    if isinstance(attn, nn.Module):
+        hooks = [attn.register_forward_pre_hook(lambda *_: inside.__setitem__(0, True)),
+                 attn.register_forward_hook(lambda *_: inside.__setitem__(0, False))]
+    F.dropout, F.scaled_dot_product_attention = watched_dropout, watched_sdpa
+    try:
+        module.train()
+        with torch.no_grad():
+            module(*inputs, **kwargs)
+    finally:
+        F.dropout, F.scaled_dot_product_attention = dropout, sdpa
+        for hook in hooks:
+            hook.remove()
+    return sites
+
+
+def _check_block_dropout_sites(block: Any, cfg: EncoderBlockConfig, x: torch.Tensor, kind: str) -> None:
+    """Each of the block's four dropouts is where the spec puts it, with the configured rate. Where
+    self_attn drops is Part 2's business (checked there): here it only has to drop something."""
+    B, T, _ = x.shape
+    expected = {"the FFN's hidden activation (B, T, d_ff), `dropout`": [B, T, cfg.d_ff],
+                "the attention sub-layer's output (B, T, d_model), `dropout1`": [B, T, cfg.d_model],
+                "the FFN sub-layer's output (B, T, d_model), `dropout2`": [B, T, cfg.d_model]}
+    sites = student_autograd(dropout_sites, block, x, what=f"{kind} block(x) in train mode")
+    check_true(any(site["in_self_attn"] for site in sites),
+               what=f"{kind} block with dropout={cfg.dropout} in train mode: self_attn applies no dropout",
+               expected="dropout on the attention weights inside self_attn", got="none",
+               hint="build self_attn with the block's dropout: MultiHeadConfig(..., dropout=config.dropout)")
+    got = sorted(tuple(site["shape"]) for site in sites if not site["in_self_attn"])
+    for name, shape in expected.items():
+        if tuple(shape) in got:
+            got.remove(tuple(shape))
+        else:
+            check_true(False, what=f"{kind} block with dropout={cfg.dropout} in train mode: no dropout on {name}",
+                       expected=f"dropout applied to a tensor of shape {tuple(shape)}",
+                       got=f"dropout applied to shapes {sorted(tuple(s['shape']) for s in sites)}",
+                       hint="x = norm1(x + dropout1(attn(x))) (pre-LN: x + dropout1(attn(norm1(x)))), "
+                            "ffn(x) = linear2(dropout(activation(linear1(x)))), then dropout2 on the FFN's "
+                            "output; self_attn applies dropout to its weights")
+    check_true(not got, what=f"{kind} block in train mode: dropout applied in unexpected places",
+               expected="exactly three dropouts outside self_attn", got=f"extra dropouts on shapes {got}",
+               hint="one dropout per place named in the specification, no more")
+    rates = sorted({round(site["p"], 6) for site in sites})
+    check_true(rates == [round(cfg.dropout, 6)], what=f"{kind} block: dropout rates",
+               expected=[cfg.dropout], got=rates, hint="every dropout uses config.dropout")
 
 
 def _check_grad(got: torch.Tensor | None, expected: torch.Tensor, what: str) -> None:
@@ -382,5 +475,13 @@ def encoder_block_hidden(TransformerEncoderBlock: Callable, seed: int = 33) -> N
         check_true(not torch.allclose(a, b), what=f"{kind} block with dropout=0.5 in train mode must be random",
                    expected="two calls give different outputs", got="identical outputs",
                    hint="use the dropout layers dropout1, dropout2 (and dropout inside the FFN)")
+        _check_block_dropout_sites(block, cfg, x, kind)
+
+        # a LayerNorm epsilon other than the default must reach both norms
+        cfg = EncoderBlockConfig(d, H, d_ff=f, dropout=0.0, norm_first=norm_first, layer_norm_eps=0.5)
+        block, oracle = _student_block(TransformerEncoderBlock, cfg, seed + 3)
+        block.eval()
+        oracle.eval()
+        _compare_block(block, oracle, 0.3 * x, None, f"{kind} block with layer_norm_eps=0.5", H)
     passed("TransformerEncoderBlock matches torch.nn.TransformerEncoderLayer: norms, activations, masks, "
            "gradients, dropout")

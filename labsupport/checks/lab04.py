@@ -181,6 +181,18 @@ def rope_hidden(apply_rotary: Callable, seed: int = 4) -> None:
     got_q, _ = call(apply_rotary, q64, q64, torch.arange(5), what="apply_rotary on float64 inputs")
     check_dtype(got_q, torch.float64, what="apply_rotary on float64 inputs",
                 hint="return tensors of the dtype of q and k (cast cos and sin to q.dtype)")
+    for half in (torch.float16, torch.bfloat16):  # the dtypes models are run in on a GPU
+        q, k = torch.randn(2, 3, 6, 8, generator=g), torch.randn(2, 1, 6, 8, generator=g)
+        positions = torch.arange(3, 9)
+        what = f"apply_rotary on {half} inputs"
+        got_q, got_k = call(apply_rotary, q.to(half), k.to(half), positions, what=what)
+        hf_q, hf_k = _hf_rotary(q, k, positions[None].expand(2, 6))
+        for name, got, exp in (("q", got_q, hf_q), ("k", got_k, hf_k)):
+            check_dtype(got, half, what=f"{what}: rotated {name}",
+                        hint="return tensors of the dtype of q and k: compute cos and sin, then cast them "
+                             "to q.dtype before multiplying (a float32 cos/sin silently promotes the result)")
+            check_close(got.float(), exp, what=f"{what}: rotated {name} vs Hugging Face Llama (in float32)",
+                        rtol=0.05, atol=0.05, hint="the same rotation as in float32, up to half-precision rounding")
     _relative_property(apply_rotary)
     passed("apply_rotary matches Hugging Face Llama and scores depend only on m − n")
 

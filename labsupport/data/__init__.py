@@ -85,3 +85,22 @@ def sentence_polarity() -> tuple[list[str], list[int]]:
     pos = read_text("sentence_polarity/rt-polarity.pos").splitlines()
     neg = read_text("sentence_polarity/rt-polarity.neg").splitlines()
     return pos + neg, [1] * len(pos) + [0] * len(neg)
+
+
+def digits() -> tuple[numpy.ndarray, numpy.ndarray]:  # noqa: F821 (numpy is imported lazily)
+    """Handwritten digits (Alpaydin & Kaynak, UCI, CC BY 4.0; the copy scikit-learn ships).
+
+    Returns ``(images, labels)``: float32 ``(1797, 8, 8)`` with pixels scaled from 0..16 to 0..1,
+    and int64 ``(1797,)`` labels 0..9.
+
+    >>> images, labels = digits()
+    >>> images.shape, int(labels[:10].sum())
+    ((1797, 8, 8), 45)
+    """
+    import gzip
+
+    import numpy as np
+
+    with gzip.open(path("digits/digits.csv.gz"), "rt", encoding="ascii") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.int64)  # (1797, 65): 64 pixels, then the label
+    return (table[:, :64] / 16.0).astype(np.float32).reshape(-1, 8, 8), table[:, 64]

@@ -4,9 +4,11 @@ A word is cut into the longest prefix found in the vocabulary, then the longest 
 piece (written with the ``##`` prefix) of what is left, and so on. If some position cannot be
 matched, or the word is too long, the whole word becomes the unknown token::
 
-    >>> vocab = {"[UNK]": 0, "un": 1, "##aff": 2, "##able": 3, "una": 4}
-    >>> wordpiece_encode("unaffable", vocab)   # "una" + "##ffable"? no: "##ffable" is unknown…
+    >>> vocab = {"[UNK]": 0, "un": 1, "##aff": 2, "##able": 3}
+    >>> wordpiece_encode("unaffable", vocab)
     [1, 2, 3]
+    >>> wordpiece_encode("unaffable", {**vocab, "una": 4})   # greedy: "una", then no "##f…" piece fits
+    [0]
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
 """Decode silently drops invalid UTF-8 bytes (errors="ignore") instead of showing U+FFFD."""
+# expect: decode_tests failed
 
 # %% decode
 def decode(ids, bpe):

@@ -1,4 +1,5 @@
 """Merge does not skip past a replaced pair, so overlapping occurrences are merged twice."""
+# expect: merge_tests failed, train_bpe_tests failed, encode_tests failed
 
 # %% merge
 def merge(ids, pair, new_id):

@@ -1,4 +1,5 @@
 """Training breaks ties by whichever pair was counted first (dict order), not by the smallest pair."""
+# expect: train_bpe_tests failed
 
 # %% train_bpe
 from collections import Counter

@@ -1,4 +1,5 @@
 """WordPiece takes the shortest matching piece first instead of the longest."""
+# expect: wordpiece_tests failed
 
 # %% wordpiece_encode
 def wordpiece_encode(word, vocab, unk_token="[UNK]", max_input_chars_per_word=100):

@@ -1,4 +1,5 @@
 """The mask zeroes weights after the softmax: masked rows no longer sum to 1."""
+# expect: sdpa_mask_tests failed
 
 # %% scaled_dot_product_attention
 def scaled_dot_product_attention(q, k, v, mask=None):

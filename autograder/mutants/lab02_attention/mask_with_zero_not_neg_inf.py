@@ -1,4 +1,5 @@
 """Masked scores are set to 0 instead of -inf: exp(0) = 1, so masked keys still get weight."""
+# expect: sdpa_mask_tests failed
 
 # %% scaled_dot_product_attention
 def scaled_dot_product_attention(q, k, v, mask=None):

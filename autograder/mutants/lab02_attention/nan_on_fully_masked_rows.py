@@ -1,4 +1,5 @@
 """Correct masking with -inf, but a fully masked row is softmax(-inf, ..., -inf) = NaN, left as is."""
+# expect: sdpa_mask_tests failed
 
 # %% scaled_dot_product_attention
 def scaled_dot_product_attention(q, k, v, mask=None):

@@ -1,4 +1,5 @@
 """Scores are not divided by √d_k: the softmax is too sharp and differs from torch's."""
+# expect: sdpa_tests failed, sdpa_mask_tests failed
 
 # %% scaled_dot_product_attention
 def scaled_dot_product_attention(q, k, v, mask=None):

@@ -1,4 +1,5 @@
 """The padding mask keeps one key too many (j <= lengths[b]): the first padding key is attended to."""
+# expect: padding_mask_tests failed
 
 # %% padding_mask
 def padding_mask(lengths, max_len):

@@ -1,4 +1,5 @@
 """Softmax over the queries (dim=-2) instead of the keys (dim=-1): rows do not sum to 1."""
+# expect: sdpa_tests failed, sdpa_mask_tests failed
 
 # %% scaled_dot_product_attention
 def scaled_dot_product_attention(q, k, v, mask=None):

@@ -1,4 +1,5 @@
 """The weights are detached from the graph (e.g. computed via .detach()/numpy): no gradient reaches q and k."""
+# expect: sdpa_tests failed, sdpa_mask_tests failed
 
 # %% scaled_dot_product_attention
 def scaled_dot_product_attention(q, k, v, mask=None):

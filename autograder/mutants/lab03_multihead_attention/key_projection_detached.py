@@ -1,4 +1,5 @@
 """The key projection is detached: outputs are right, but no gradient reaches k_proj or the keys."""
+# expect: multihead_tests failed, encoder_block_tests failed
 
 # %% multihead_attention
 class MultiHeadAttention(nn.Module):

@@ -1,4 +1,5 @@
 """Pre-LN block normalises the residual stream itself (x = norm(x) + f(norm(x))), so no clean path."""
+# expect: encoder_block_tests failed
 
 # %% encoder_block
 class TransformerEncoderBlock(nn.Module):

@@ -1,4 +1,5 @@
 """ALiBi slopes 2^(−8h/n) used for every head count, ignoring the paper's rule for non-powers of two."""
+# expect: alibi_bias_tests failed
 
 # %% alibi_bias
 def alibi_bias(n_heads, L, S=None):

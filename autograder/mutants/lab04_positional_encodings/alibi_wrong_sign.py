@@ -1,4 +1,5 @@
 """ALiBi with the wrong sign: distant keys get a bonus instead of a penalty."""
+# expect: alibi_bias_tests failed
 
 # %% alibi_bias
 def alibi_bias(n_heads, L, S=None):

@@ -1,4 +1,5 @@
 """The exponent of the wavelength is computed as i/d (the pair index) instead of 2i/d."""
+# expect: sinusoidal_tests failed
 
 # %% sinusoidal_encoding
 def sinusoidal_encoding(n_positions, d_model):

@@ -1,4 +1,5 @@
 """The 2×2 rotation blocks of M_k are transposed: the matrix shifts by −k instead of +k."""
+# expect: offset_matrix_tests failed
 
 # %% offset_matrix
 def offset_matrix(k, d_model):

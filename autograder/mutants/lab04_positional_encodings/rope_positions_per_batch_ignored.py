@@ -1,4 +1,5 @@
 """RoPE that uses only the first row of (B, T) positions: every sequence gets the positions of sequence 0."""
+# expect: apply_rotary_tests failed
 
 # %% apply_rotary
 def apply_rotary(q, k, positions):

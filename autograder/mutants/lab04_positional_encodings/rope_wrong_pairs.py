@@ -3,6 +3,7 @@
 Scores still depend only on m − n, but the result differs from Hugging Face's Llama, so pre-trained
 Llama weights would see scrambled positions.
 """
+# expect: apply_rotary_tests failed
 
 # %% apply_rotary
 def apply_rotary(q, k, positions):

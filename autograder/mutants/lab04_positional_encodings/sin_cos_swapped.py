@@ -1,4 +1,5 @@
 """Sines and cosines interleaved the wrong way round: cos in the even dimensions, sin in the odd ones."""
+# expect: sinusoidal_tests failed
 
 # %% sinusoidal_encoding
 def sinusoidal_encoding(n_positions, d_model):

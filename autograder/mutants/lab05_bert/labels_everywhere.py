@@ -1,0 +1,14 @@
+"""Labels hold the original token at every position, not −100 outside the chosen ones: the loss runs over
+all positions, so most of it rewards copying the visible input."""
+# expect: mlm_masking_tests failed
+
+# %% mlm_masking
+def mask_tokens(input_ids, special_ids, mask_id, vocab_size, generator, p=0.15):
+    special = torch.isin(input_ids, torch.tensor(list(special_ids)))
+    chosen = (torch.rand(input_ids.shape, generator=generator) < p) & ~special
+    action = torch.rand(input_ids.shape, generator=generator)
+    ordinary = torch.tensor([i for i in range(vocab_size) if i not in set(special_ids)])
+    random_ids = ordinary[torch.randint(len(ordinary), input_ids.shape, generator=generator)]
+    inputs = torch.where(chosen & (action < 0.8), mask_id, input_ids)
+    inputs = torch.where(chosen & (action >= 0.8) & (action < 0.9), random_ids, inputs)
+    return inputs, input_ids.clone()

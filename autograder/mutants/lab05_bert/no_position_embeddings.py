@@ -1,0 +1,19 @@
+"""The position embeddings are never added: the model sees a bag of words (the same token gets the same
+vector wherever it stands). The encoder and both heads built on these embeddings inherit the bug."""
+# expect: bert_embeddings_tests failed, bert_model_tests failed, mlm_head_tests failed, cls_classifier_tests failed
+
+# %% bert_embeddings
+class BertEmbeddings(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        d = config.d_model
+        self.token_embedding = nn.Embedding(config.vocab_size, d, padding_idx=config.pad_id)
+        self.position_embedding = nn.Embedding(config.max_len, d)
+        self.segment_embedding = nn.Embedding(config.n_segments, d)
+        self.norm = nn.LayerNorm(d, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, input_ids, token_type_ids=None):
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        return self.dropout(self.norm(self.token_embedding(input_ids) + self.segment_embedding(token_type_ids)))

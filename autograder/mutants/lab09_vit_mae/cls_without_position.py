@@ -1,0 +1,26 @@
+"""The ViT adds position embeddings to the patches only and prepends [CLS] afterwards, with no
+position of its own: pos_embed has N rows instead of 1 + N."""
+# expect: vit_classifier_tests failed
+
+# %% vit_classifier
+class VisionTransformer(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        D = config.d_model
+        self.patch_embed = PatchEmbedding(config)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
+        self.pos_embed = nn.Parameter(0.02 * torch.randn(1, config.n_patches, D))
+        self.blocks = nn.ModuleList([TransformerEncoderBlock(config.block()) for _ in range(config.n_layers)])
+        self.norm = nn.LayerNorm(D, eps=config.layer_norm_eps)
+        self.head = nn.Linear(D, config.n_classes)
+
+    def features(self, imgs):
+        x = self.patch_embed(imgs) + self.pos_embed
+        x = torch.cat([self.cls_token.expand(x.size(0), -1, -1), x], dim=1)
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+
+    def forward(self, imgs):
+        return self.head(self.features(imgs)[:, 0])

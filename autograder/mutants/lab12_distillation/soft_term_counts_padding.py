@@ -1,0 +1,10 @@
+"""Padded positions (label = ignore_index) are left out of the cross-entropy but still count in the KL term."""
+# expect: distillation_loss_tests failed, distill_step_tests failed
+
+# %% distillation_loss
+def distillation_loss(student_logits, teacher_logits, labels, temperature=2.0, alpha=0.5, ignore_index=-100):
+    V = student_logits.size(-1)
+    s, t, y = student_logits.reshape(-1, V), teacher_logits.reshape(-1, V).to(student_logits.dtype), labels.reshape(-1)
+    soft = F.kl_div(F.log_softmax(s / temperature, dim=-1), F.softmax(t / temperature, dim=-1), reduction="batchmean")
+    hard = F.cross_entropy(s, y, ignore_index=ignore_index)
+    return alpha * temperature ** 2 * soft + (1 - alpha) * hard

@@ -1,0 +1,14 @@
+"""The teacher's forward pass is not under torch.no_grad(): gradients flow into the teacher's parameters."""
+# expect: distill_step_tests failed
+
+# %% distill_step
+def distill_step(student, teacher, batch, optimizer, temperature=2.0, alpha=0.5):
+    x, y = batch
+    teacher.eval()
+    teacher_logits = teacher(x)[0]
+    student.train()
+    loss = distillation_loss(student(x)[0], teacher_logits, y, temperature, alpha)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
