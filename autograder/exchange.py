@@ -106,7 +106,7 @@ def return_feedback(lab: str, ex: Exchange, out: Path, db: str | None = None) ->
     """Hand each student the feedback page of their collected, graded submission, through the exchange."""
     from autograder.feedback import render
     from autograder.gradebook import Gradebook
-    from autograder.orchestrate import find_submissions
+    from autograder.orchestrate import find_submissions, read_regular
 
     if not ex.submitted.is_dir():
         raise CourseError(f"nothing collected in {ex.submitted}: run `python -m autograder exchange collect {lab}`")
@@ -115,10 +115,15 @@ def return_feedback(lab: str, ex: Exchange, out: Path, db: str | None = None) ->
         graded, manual = book.results(lab), book.manual(lab)
         for sub in find_submissions(ex.submitted, lab):
             folder = ex.submitted / sub.student / lab
-            if not sub.path.is_file() or not (folder / "submission_secret.txt").is_file():
-                report.append(Returned(sub.student, "", "skipped: no notebook or no submission secret"))
+            try:
+                raw = read_regular(sub.path)  # never follows a link planted in the exchange
+            except OSError:
+                raw = None
+            if raw is None or not (folder / "submission_secret.txt").is_file():
+                report.append(Returned(sub.student, "", "skipped: no notebook (as a regular file) or no submission "
+                                                        "secret"))
                 continue
-            digest = hashlib.sha256(sub.path.read_bytes()).hexdigest()
+            digest = hashlib.sha256(raw).hexdigest()
             result = graded.get((sub.student, digest))
             if result is None:
                 report.append(Returned(sub.student, "", f"skipped: not graded yet (run `python -m autograder grade "
@@ -156,7 +161,7 @@ def export_lms(lab: str, out: Path, db: str | None = None, roster: Path | None =
     Students are matched by login: Canvas's "SIS Login ID", Moodle's "Username" = the hub username,
     unless a roster gives other ids.
     """
-    from autograder.export import export, export_rows
+    from autograder.export import export, export_rows, safe_cell
     from autograder.gradebook import Gradebook
 
     entry = lab_entry(lab)
@@ -178,8 +183,8 @@ def export_lms(lab: str, out: Path, db: str | None = None, roster: Path | None =
         w.writerow(["    Points Possible", "", "", "", "", max_points])
         for row in rows:
             p = people.get(row["student"], {})
-            w.writerow([p.get("name") or row["student"], p.get("lms_id", ""), p.get("sis_id", ""),
-                        row["student"], p.get("section", ""), grade(row)])
+            w.writerow([safe_cell(c) for c in (p.get("name") or row["student"], p.get("lms_id", ""),
+                                               p.get("sis_id", ""), row["student"], p.get("section", ""), grade(row))])
     moodle = out / "moodle.csv"
     with open(moodle, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
@@ -188,8 +193,8 @@ def export_lms(lab: str, out: Path, db: str | None = None, roster: Path | None =
             p = people.get(row["student"], {})
             summary = (f"autograde {row['score']}/{row['max_score']}, manual {row['manual']}"
                        if row.get("max_score") else row["status"])
-            w.writerow([row["student"], p.get("sis_id", ""), p.get("email", ""), p.get("name", ""), grade(row),
-                        summary])
+            w.writerow([safe_cell(c) for c in (row["student"], p.get("sis_id", ""), p.get("email", ""),
+                                               p.get("name", ""), grade(row), summary)])
     return {"grades": ours, "canvas": canvas, "moodle": moodle}
 
 
