@@ -105,7 +105,7 @@ def test_students_get_their_own_hidden_inputs_and_keep_them_on_regrade(tmp_path,
     folder.mkdir()
     for student in ("alice", "bob"):
         (folder / f"{student}.ipynb").write_bytes(raw)
-    options = GradeOptions(answer_timeout=10, test_timeout=60, secret=b"instructor-secret")
+    options = GradeOptions(answer_timeout=10, test_timeout=20, secret=b"instructor-secret")
     results = {r.student: r for r in grade_folder(LAB, folder, out, jobs=1, options=options, progress=False,
                                                   pool="thread")}
     parts = {s: {p.grade_id: p for p in r.parts} for s, r in results.items()}
@@ -118,7 +118,7 @@ def test_students_get_their_own_hidden_inputs_and_keep_them_on_regrade(tmp_path,
     assert parts["alice"]["merge_tests"].reason != parts["bob"]["merge_tests"].reason
 
     # a regrade reuses the stored seeds, even under another secret: the same inputs, the same verdict
-    again = regrade_student(LAB, "alice", out, GradeOptions(answer_timeout=10, test_timeout=60, secret=b"other"))
+    again = regrade_student(LAB, "alice", out, GradeOptions(answer_timeout=10, test_timeout=20, secret=b"other"))
     part = next(p for p in again.parts if p.grade_id == "merge_tests")
     assert (part.hidden_seed, part.reason) == (parts["alice"]["merge_tests"].hidden_seed,
                                                parts["alice"]["merge_tests"].reason)
