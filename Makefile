@@ -24,6 +24,7 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[course]"
+	$(BIN)/python -c "import matplotlib.font_manager"  # its font cache, built once, not by parallel notebooks
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -41,7 +41,9 @@ class Row:
 
 
 def run_solution(lab: str, timeout: int = 600) -> Row:
-    """Execute the source notebook top to bottom with nbval (lax: outputs not compared)."""
+    """Execute the source notebook top to bottom with nbval (lax: outputs not compared).
+
+    On failure, ``got`` names each failing cell and the last line of its error."""
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+", encoding="utf-8") as log:  # not a pipe: a long report never blocks it
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval-lax", "-p", "no:cacheprovider",
@@ -49,8 +51,24 @@ def run_solution(lab: str, timeout: int = 600) -> Row:
                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
         log.seek(0)
         output = log.read().strip()
-    tail = output.splitlines()[-1] if output else "no output"
-    return Row(lab, "solution runs (nbval)", "no error", tail, proc.returncode == 0, time.perf_counter() - t0)
+    lines = output.splitlines()
+    got = lines[-1] if lines else "no output"
+    if proc.returncode != 0:
+        got += "".join(f"; {failure}" for failure in _nbval_failures(lines))
+    return Row(lab, "solution runs (nbval)", "no error", got, proc.returncode == 0, time.perf_counter() - t0)
+
+
+def _nbval_failures(lines: list[str]) -> list[str]:
+    """``Cell N: <last error line>`` for each failed cell of an nbval report (its summary lines)."""
+    return [ln.split("::", 1)[-1].replace(" - ", ": ", 1)[:300] for ln in lines if ln.startswith("FAILED ")]
+
+
+def warm_matplotlib() -> None:
+    """Build matplotlib's font cache in this process, once, before notebooks run side by side.
+
+    On a fresh machine every process that imports matplotlib first builds the cache under a lock
+    file; one that waits longer than matplotlib's few seconds for the lock fails its cell."""
+    import matplotlib.font_manager  # noqa: F401 — imported for its side effect: the cache on disk
 
 
 def _lost(r: Result) -> str:
@@ -124,6 +142,8 @@ def validate_labs(labs: list[str], jobs: int = 2, run: bool = True,
     # trusted notebooks: each worker forks every notebook's process from one prepared sandbox
     options = replace(options or GradeOptions(), reuse_sandbox=True, prewarm=False)
     prepared = {lab: _prepare(lab) for lab in labs}
+    if run:
+        warm_matplotlib()
     runner = ThreadPoolExecutor(max_workers=max(1, jobs)) if run else None
     solution_runs = {lab: runner.submit(run_solution, lab) for lab in labs} if runner else {}
     # worker processes, not threads: lazily imported oracles (transformers) are not thread-safe

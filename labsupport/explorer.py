@@ -51,16 +51,8 @@ class Slider:
 
 
 @dataclass(frozen=True)
-class Choice:
-    """A dropdown over ``options`` (shown with ``str``); ``default`` is an index."""
-
-    name: str
-    values: Sequence[Any]
-    label: str | None = None
-    default: int = 0
-
-    def options(self) -> list[Any]:
-        return list(self.values)
+class Choice(Slider):
+    """A dropdown over ``values`` (shown with ``str``); ``default`` is an index. Drawn as a ``<select>``."""
 
 
 @dataclass(frozen=True)
