@@ -16,6 +16,7 @@ starting a sandboxed Python with torch takes seconds.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -40,15 +41,19 @@ class Row:
     seconds: float
 
 
-def run_solution(lab: str, timeout: int = 600) -> Row:
+def run_solution(lab: str, timeout: int = 600, threads: int | None = None) -> Row:
     """Execute the source notebook top to bottom with nbval (lax: outputs not compared).
 
-    On failure, ``got`` names each failing cell and the last line of its error."""
+    ``threads`` caps the kernel's CPU threads (OpenMP/MKL; default: torch's own choice). On failure,
+    ``got`` names each failing cell and the last line of its error."""
     t0 = time.perf_counter()
+    env = dict(os.environ)
+    if threads is not None:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     with tempfile.TemporaryFile("w+", encoding="utf-8") as log:  # not a pipe: a long report never blocks it
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval-lax", "-p", "no:cacheprovider",
                                f"--nbval-cell-timeout={timeout}", str(lab_entry(lab).source_notebook)],
-                              cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
+                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
         log.seek(0)
         output = log.read().strip()
     lines = output.splitlines()
@@ -137,7 +142,8 @@ def validate_labs(labs: list[str], jobs: int = 2, run: bool = True,
     """All checks of ``labs``, as table rows (each lab's nbval run first), in one parallel run.
 
     ``jobs`` grading workers take the notebooks of every lab in turn, while up to ``jobs`` nbval runs
-    execute the solutions, so no core idles until the last lab is done.
+    execute the solutions, so no core idles until the last lab is done. The cores are shared out
+    (each nbval kernel gets its share of threads): oversubscribed torch threads spin and waste them.
     """
     # trusted notebooks: each worker forks every notebook's process from one prepared sandbox
     options = replace(options or GradeOptions(), reuse_sandbox=True, prewarm=False)
@@ -145,7 +151,8 @@ def validate_labs(labs: list[str], jobs: int = 2, run: bool = True,
     if run:
         warm_matplotlib()
     runner = ThreadPoolExecutor(max_workers=max(1, jobs)) if run else None
-    solution_runs = {lab: runner.submit(run_solution, lab) for lab in labs} if runner else {}
+    threads = max(1, (os.cpu_count() or 1) // (2 * max(1, jobs)))
+    solution_runs = {lab: runner.submit(run_solution, lab, threads=threads) for lab in labs} if runner else {}
     # worker processes, not threads: lazily imported oracles (transformers) are not thread-safe
     pool = LocalPool(jobs, "process")
     try:

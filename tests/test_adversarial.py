@@ -12,7 +12,7 @@ from autograder.orchestrate import grade_folder
 from tests.adversarial import CASES, LAB, build_all
 
 pytestmark = pytest.mark.slow  # grades a corpus / starts servers: `make test-fast` skips it
-OPTIONS = GradeOptions(answer_timeout=10, test_timeout=45)
+OPTIONS = GradeOptions(answer_timeout=10, test_timeout=20)
 BY_NAME = {c.name: c for c in CASES}
 
 
