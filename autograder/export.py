@@ -33,8 +33,8 @@ def safe_cell(value: object) -> object:
 
 
 def safe_row(row: dict) -> dict:
-    """:func:`safe_cell` on every cell of a row (for every CSV written from student-controlled text)."""
-    return {k: safe_cell(v) for k, v in row.items()}
+    """:func:`safe_cell` on every key and cell of a row (for every CSV written from student-controlled text)."""
+    return {safe_cell(k): safe_cell(v) for k, v in row.items()}
 
 
 def export_rows(book: Gradebook, lab: str) -> tuple[list[str], list[dict]]:
@@ -90,7 +90,7 @@ def export_csv(book: Gradebook, lab: str, path: Path) -> Path:
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, [safe_cell(h) for h in header], restval="")
         w.writeheader()
-        w.writerows({safe_cell(k): safe_cell(v) for k, v in row.items()} for row in rows)
+        w.writerows(safe_row(row) for row in rows)
     tmp.replace(path)
     return path
 

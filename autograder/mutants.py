@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.course import ALTERNATIVES, MUTANTS
+from autograder.course import lab as lab_entry
 from autograder.model import Status
 from autograder.notebook import is_answer, load_source, nbgrader_meta
 
@@ -105,12 +105,12 @@ def _files(folder: Path) -> list[Path]:
 
 def mutants_of(lab: str) -> list[Mutant]:
     """The mutants of ``lab`` (``autograder/mutants/LAB/*.py``), by name."""
-    return [parse_mutant(p) for p in _files(MUTANTS / lab)]
+    return [parse_mutant(p) for p in _files(lab_entry(lab).mutants_dir)]
 
 
 def alternatives_of(lab: str) -> list[Mutant]:
     """The alternative correct solutions of ``lab`` (``autograder/alternatives/LAB/*.py``), by name."""
-    return [parse_mutant(p) for p in _files(ALTERNATIVES / lab)]
+    return [parse_mutant(p) for p in _files(lab_entry(lab).alternatives_dir)]
 
 
 def mutant_notebook(source_path: Path, mutant: Mutant) -> bytes:
