@@ -62,10 +62,14 @@ class PeakMemory(TorchDispatchMode):
 
 
 def peak_memory(fn: Callable[..., Any], *args: Any) -> int:
-    """Peak bytes allocated by ``fn(*args)`` under ``torch.no_grad()`` (inputs excluded)."""
+    """Peak bytes allocated by ``fn(*args)`` under ``torch.no_grad()`` (inputs excluded).
+
+    On CUDA, ``fn`` runs once before the measured run: the first call of a kernel allocates
+    workspaces that stay (cuBLAS's, some MiB) and would count as the function's own memory."""
     device = next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
     with torch.no_grad():
         if device.type == "cuda":
+            fn(*args)  # warm-up
             torch.cuda.synchronize(device)
             torch.cuda.reset_peak_memory_stats(device)
             base = torch.cuda.memory_allocated(device)
