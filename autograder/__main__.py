@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grader", default=os.environ.get("USER", ""))
     _gradebook_options(p, scheduler=False)
     sub.add_parser("protections", help="say which sandbox protections are active on this machine")
+    p = sub.add_parser("diagnosis", help="grade every mutant as a submission: is each diagnosed as itself?")
+    p.add_argument("labs", nargs="*", help="default: all labs")
     register_exchange(sub)  # JupyterHub loop: exchange release|collect|feedback|export (autograder/exchange.py)
     args = parser.parse_args(argv)
     try:
@@ -153,6 +155,14 @@ def cmd_manual(args, labs: list[str]) -> int:
     return 0
 
 
+def cmd_diagnosis(args, labs: list[str]) -> int:
+    from autograder.diagnosis import measure, print_rows
+
+    rows = measure([resolve_lab(name) for name in args.labs] if args.labs else labs)
+    print_rows(rows)
+    return 0 if rows and sum(r.ok for r in rows) >= 0.9 * len(rows) else 1
+
+
 def cmd_protections(args, labs: list[str]) -> int:
     from autograder.sandbox import protections
 
@@ -167,6 +177,7 @@ def cmd_protections(args, labs: list[str]) -> int:
 COMMANDS = {"release": cmd_release, "validate": cmd_validate, "grade": cmd_grade, "regrade": cmd_regrade,
             "export": cmd_export, "manual": cmd_manual, "protections": cmd_protections}
 COMMANDS["exchange"] = cmd_exchange
+COMMANDS["diagnosis"] = cmd_diagnosis
 
 if __name__ == "__main__":
     sys.exit(main())

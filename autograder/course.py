@@ -45,6 +45,9 @@ class Lab:
     uses: tuple[str, ...] = ()       # earlier chapters' labsupport modules the lab builds on
     tests: tuple[str, ...] = ()      # the project's tests of this lab's reference and checks
     cpu_budget_s: int = 90           # the solution notebook must run within this on a 2-core CPU
+    # grade a part that fails only because it calls an earlier answer's failing function with the
+    # reference of that earlier answer substituted (one bug costs one part): autograder.diagnosis
+    substitute_earlier: bool = False
     notes: dict[str, str] = field(default_factory=dict, compare=False)  # free-form, for authors
 
     @property

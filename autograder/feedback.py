@@ -23,7 +23,7 @@ STYLE = (
 body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left;
 vertical-align:top}pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;white-space:pre-wrap}.note{color:#9a6700}
-.infrastructure-error,.invalid{color:#cf222e}
+.infrastructure-error,.invalid{color:#cf222e}.diagnosis{border-left:3px solid #9a6700;padding-left:.6rem}
 """
     + "".join(f".{s}{{color:{STATUS_COLOR.get(s, FAILED_COLOR)}}}" for s in Status)
 )
@@ -54,6 +54,7 @@ def render(r: Result, manual: Mapping[str, Any] | None = None) -> str:
         f"<h3>{e(p.grade_id)} — <span class='{e(p.status)}'>{e(status(p))}</span></h3>"
         + (f"<p>Test output:</p><pre>{e(p.output)}</pre>" if p.output.strip() else "")
         + (f"<p>Message:</p><pre>{e(p.reason)}</pre>" if p.reason and not p.manual else "")
+        + explain(p)
         + (f"<p>Your instructor's comment:</p><pre>{e(manual[p.grade_id].comment)}</pre>"
            if p.manual and p.grade_id in manual and manual[p.grade_id].comment else "")
         + (f"<p>Your {'answer' if p.manual else 'code'} (<code>{e(p.answer_id)}</code>):</p>"
@@ -73,6 +74,20 @@ def render(r: Result, manual: Mapping[str, Any] | None = None) -> str:
             f"<h2>Details</h2>{details}"
             "<p><small>Hidden tests compare your code with reference libraries on inputs you have not "
             "seen; their code is not shown.</small></p>")
+
+
+def explain(p) -> str:
+    """What :mod:`autograder.diagnosis` found about a failed part: known mistakes, an earlier part to fix first."""
+    e = html.escape
+    out = "".join(f"<p class='diagnosis'>Your answer behaves like a known mistake: {e(text)}</p>"
+                  for text in p.diagnosis.values())
+    if p.likely_cause:
+        names = " and ".join(f"<code>{e(a)}</code>" for a in p.likely_cause)
+        out += (f"<p class='diagnosis'>With the reference {names}, this part passes: {names} is the likely "
+                f"cause; fix it first.</p>" if not p.substituted else
+                f"<p class='diagnosis'>Graded with the reference {names} in place of yours (this lab grades "
+                f"each part on its own): fix {names} in its own part.</p>")
+    return out
 
 
 def write_feedback(r: Result, path: Path, manual: Mapping[str, Any] | None = None) -> None:

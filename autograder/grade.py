@@ -39,6 +39,7 @@ from typing import Any
 
 from autograder.course import lab as lab_entry
 from autograder.course import source_notebook
+from autograder.diagnosis import diagnose
 from autograder.model import (
     KILLING,
     GradeOptions,
@@ -220,6 +221,7 @@ class _Grading:
             for i in self.graded:
                 part = self._grade_test(i, seeds[i]) if i in seeds else self._written(i)
                 self.result.parts.append(part)
+            diagnose(self)  # failed parts: known mistakes, earlier parts as likely cause (autograder.diagnosis)
         finally:
             self.session.sandbox.kill()
 

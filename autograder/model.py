@@ -69,6 +69,12 @@ class PartResult:
     seed: int | None = None  # the student's process was seeded with it before the test cell
     hidden_seed: int | None = None  # the seed given to the hidden checks (autograder.seeds); None: defaults
     manual: bool = False  # graded by an instructor; not part of the autograde score
+    # autograder.diagnosis: known mistakes (mutant name → its diagnosis) this failure behaves like;
+    # earlier answer cells whose reference makes this part pass (the likely cause); earlier answer
+    # cells replaced by the reference when this part was graded (the manifest's substitute_earlier)
+    diagnosis: dict[str, str] = field(default_factory=dict)
+    likely_cause: list[str] = field(default_factory=list)
+    substituted: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)
@@ -153,6 +159,7 @@ class GradeOptions:
     # seeds, as in validate), and seeds already used per test grade_id (a regrade reuses them)
     secret: bytes | None = field(default=None, repr=False)
     hidden_seeds: dict[str, int] = field(default_factory=dict)
+    diagnose: bool = True  # explain failed parts: known mistakes, earlier parts (autograder.diagnosis)
 
 
 @dataclass(frozen=True)

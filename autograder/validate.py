@@ -146,7 +146,8 @@ def validate_labs(labs: list[str], jobs: int = 2, run: bool = True,
     (each nbval kernel gets its share of threads): oversubscribed torch threads spin and waste them.
     """
     # trusted notebooks: each worker forks every notebook's process from one prepared sandbox
-    options = replace(options or GradeOptions(), reuse_sandbox=True, prewarm=False)
+    # (the diagnosis of failed parts is measured on its own: python -m autograder diagnosis)
+    options = replace(options or GradeOptions(), reuse_sandbox=True, prewarm=False, diagnose=False)
     prepared = {lab: _prepare(lab) for lab in labs}
     if run:
         warm_matplotlib()
