@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("export", help="write OUT/grades.csv from the gradebook (autograde + manual grades)")
     p.add_argument("lab")
     _gradebook_options(p, scheduler=False)
+    p = sub.add_parser("similarity", help="write OUT/similarity.html: pairs of students whose own code is unusually "
+                                          "alike, and answers like the reference (grade runs it too)")
+    p.add_argument("lab")
+    _gradebook_options(p, scheduler=False)
     p = sub.add_parser("manual", help="grade a written answer, or add a manual adjustment in points to a part "
                                       "(or 'late', ...) of a student")
     p.add_argument("lab")
@@ -133,6 +137,20 @@ def cmd_export(args, labs: list[str]) -> int:
     return 0
 
 
+def cmd_similarity(args, labs: list[str]) -> int:
+    from autograder.export import export
+    from autograder.gradebook import Gradebook
+    from autograder.similarity import report
+
+    out = args.out or Path("grades") / labs[0]
+    with Gradebook.open(args.db, out) as book:
+        pairs = report(labs[0], book, out)
+    for p in pairs:
+        print(f"{p.first} ~ {p.second}: {p.similarity:.0%}")
+    print(f"{len(pairs)} pair(s) over the threshold -> {out / 'similarity.html'}; {export(labs[0], out, db=args.db)}")
+    return 0
+
+
 def cmd_manual(args, labs: list[str]) -> int:
     from autograder.export import export
     from autograder.feedback import write_feedback
@@ -175,9 +193,8 @@ def cmd_protections(args, labs: list[str]) -> int:
 
 
 COMMANDS = {"release": cmd_release, "validate": cmd_validate, "grade": cmd_grade, "regrade": cmd_regrade,
-            "export": cmd_export, "manual": cmd_manual, "protections": cmd_protections}
-COMMANDS["exchange"] = cmd_exchange
-COMMANDS["diagnosis"] = cmd_diagnosis
+            "export": cmd_export, "similarity": cmd_similarity, "manual": cmd_manual,
+            "protections": cmd_protections, "exchange": cmd_exchange, "diagnosis": cmd_diagnosis}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,10 +7,13 @@ instructor can export on any machine that reaches the gradebook.
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 from autograder.gradebook import Gradebook
 from autograder.model import Status
+
+SIMILARITY_JSON = "similarity.json"  # written by autograder.similarity after grading
 
 PENDING = "pending"  # a written answer's column until an instructor grades it
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
@@ -83,9 +86,18 @@ def export_rows(book: Gradebook, lab: str) -> tuple[list[str], list[dict]]:
     return header, rows
 
 
+def similarity_flags(out: Path) -> dict[str, list[str]]:
+    """Each student's review flags from ``OUT/similarity.json`` (:mod:`autograder.similarity`); none without one."""
+    path = out / SIMILARITY_JSON
+    return json.loads(path.read_text(encoding="utf-8"))["flags"] if path.is_file() else {}
+
+
 def export_csv(book: Gradebook, lab: str, path: Path) -> Path:
     """Write :func:`export_rows` as CSV (atomically: a reader never sees half a file)."""
     header, rows = export_rows(book, lab)
+    similar = similarity_flags(path.parent)
+    for row in rows:
+        row["flags"] = " | ".join(filter(None, [row.get("flags", ""), *similar.get(row["student"], [])]))
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, [safe_cell(h) for h in header], restval="")

@@ -38,6 +38,7 @@ from autograder.export import export_csv
 from autograder.feedback import write_feedback
 from autograder.gradebook import RETRY_STATUSES, Gradebook
 from autograder.model import GradeOptions, GradingTask, Result, Status, SubmissionStatus, zero_parts
+from autograder.similarity import report as similarity_report
 
 NO_NOTEBOOK = "no notebook was found in the submission folder"
 
@@ -174,7 +175,8 @@ def grade_folder(lab: str, folder: Path, out: Path, jobs: int | None = None,
                  options: GradeOptions | None = None, progress: bool = True, *, db: str | None = None,
                  scheduler: str | None = None, force: bool = False, resources: dict[str, float] | None = None,
                  pool: str = "process") -> list[Result]:
-    """Grade every submission of ``folder`` not graded yet; write the gradebook, CSV and feedback.
+    """Grade every submission of ``folder`` not graded yet; write the gradebook, CSV, feedback and the
+    similarity report (:mod:`autograder.similarity`).
 
     ``jobs`` local worker processes (``pool="thread"``: threads) grade in parallel (default: all
     cores), or the Dask cluster at ``scheduler`` (``resources``, e.g. ``{"GPU": 1}``, restricts
@@ -200,6 +202,7 @@ def grade_folder(lab: str, folder: Path, out: Path, jobs: int | None = None,
                   file=sys.stderr)
         fresh = grade_tasks(book, out, todo, jobs=jobs, scheduler=scheduler, resources=resources, progress=progress,
                             pool=pool)
+        similarity_report(lab, book, out)  # OUT/similarity.html; its flags go into the CSV
         export_csv(book, lab, out / "grades.csv")
     results = []
     for t in tasks:

@@ -96,6 +96,17 @@ def test_no_submission_is_lost_and_csv_is_complete(graded):
     assert all((out / "feedback" / f"{s}.html").is_file() for s in EXPECTED)
 
 
+def test_similarity_report_of_the_folder(graded):
+    """Every sample is built from the solution: the report pairs them and names the reference; the
+    blank and the unreadable ones are never compared."""
+    _, out = graded
+    flags = {row["student"]: row["flags"] for row in csv.DictReader(open(out / "grades.csv", encoding="utf-8"))}
+    assert "similar to the reference solution" in flags["correct"] and "similar to dana" in flags["correct"]
+    assert "similar" not in flags["blank"] + flags["invalid_json"] + flags["erin"]
+    assert "correct ~ dana" in (out / "similarity.html").read_text(encoding="utf-8") or \
+        "dana ~ correct" in (out / "similarity.html").read_text(encoding="utf-8")
+
+
 def test_feedback_never_shows_hidden_tests(graded):
     _, out = graded
     for page in (out / "feedback").glob("*.html"):
