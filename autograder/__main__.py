@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("validate", help="solution full marks, release zero, every mutant caught")
     p.add_argument("lab", nargs="?", help="default: all labs")
     p.add_argument("--no-run", action="store_true", help="skip the nbval run of the whole solution")
+    p.add_argument("--mutation", action="store_true",
+                   help="also run the automatic mutation pass (autograder.mutation): score and survivors per lab")
+    p.add_argument("--mutants", type=int, default=40, help="automatic mutants per lab, a seeded sample (default 40)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     p = sub.add_parser("grade", help="autograde a folder of submissions into the gradebook, a CSV and feedback")
     p.add_argument("lab")
@@ -83,7 +86,15 @@ def cmd_validate(args, labs: list[str]) -> int:
 
     rows = validate_labs(labs, jobs=args.jobs, run=not args.no_run)
     print_table(rows)
-    return 0 if all(r.ok for r in rows) else 1
+    ok = all(r.ok for r in rows)
+    if args.mutation:
+        from autograder.mutation import GOAL, mutation_score, print_scores
+
+        scores = [mutation_score(lab, args.mutants, jobs=args.jobs) for lab in labs]
+        print()
+        print_scores(scores)
+        ok = ok and all(s.score >= GOAL and not s.stale for s in scores)
+    return 0 if ok else 1
 
 
 def _gradebook_options(p: argparse.ArgumentParser, scheduler: bool = True) -> None:

@@ -48,6 +48,8 @@ class Lab:
     # grade a part that fails only because it calls an earlier answer's failing function with the
     # reference of that earlier answer substituted (one bug costs one part): autograder.diagnosis
     substitute_earlier: bool = False
+    # automatic mutants (autograder.mutation) that cannot change behaviour: id → why
+    equivalent_mutants: dict[str, str] = field(default_factory=dict, compare=False)
     notes: dict[str, str] = field(default_factory=dict, compare=False)  # free-form, for authors
 
     @property
@@ -101,11 +103,14 @@ LABS: tuple[Lab, ...] = (
         tests=("tests/test_tokenizers.py",)),
     Lab(id="lab02_attention", title="Attention", chapter="book/02_attention.md",
         bib="book/bib/02_attention.bib", checks="labsupport.checks.lab02",
-        references=("labsupport.attention",), tests=("tests/test_attention.py",)),
+        references=("labsupport.attention",), tests=("tests/test_attention.py",),
+        equivalent_mutants={"scaled_dot_product_attention:L13:swap arguments":
+                            "k.transpose(-1, -2) is k.transpose(-2, -1)"}),
     Lab(id="lab03_multihead_attention", title="Multi-head attention", chapter="book/03_multihead_attention.md",
         bib="book/bib/03_multihead.bib", checks="labsupport.checks.lab03",
         references=("labsupport.multihead",), uses=("labsupport.attention",),
-        tests=("tests/test_multihead.py",)),
+        tests=("tests/test_multihead.py",),
+        equivalent_mutants={"split_merge_heads:L5:swap arguments": "x.transpose(2, 1) is x.transpose(1, 2)"}),
     Lab(id="lab04_positional_encodings", title="Positional encodings", chapter="book/04_positional_encodings.md",
         bib="book/bib/04_positional.bib", checks="labsupport.checks.lab04",
         references=("labsupport.positional",), oracles=("transformers",),
