@@ -150,10 +150,13 @@ def _cache_dir() -> Path:
 
 
 def lab_key(lab: str) -> str:
-    """Hash of everything a mutant fingerprint depends on: mutants, checks, solution, this file."""
+    """Hash of everything a mutant fingerprint depends on: mutants, checks, solution, this file, and the
+    modules that word the student's errors."""
     entry = lab_entry(lab)
     h = hashlib.sha256()
+    here = Path(__file__).parent
     files = [*sorted(entry.mutants_dir.glob("*.py")), entry.source_notebook, Path(__file__),
+             here / "proxy.py", here / "runner.py",
              ROOT / "labsupport" / "checks" / "__init__.py", ROOT / Path(*entry.checks.split(".")).with_suffix(".py")]
     for path in files:
         h.update(str(path.name).encode() + b"\0")

@@ -56,12 +56,22 @@ class Remote:
         object.__setattr__(self, "_label", label)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._session.ask({"op": "call", "target": self._target, "args": list(args), "kwargs": kwargs})
+        try:
+            return self._session.ask({"op": "call", "target": self._target, "args": list(args), "kwargs": kwargs})
+        except Exception as e:
+            ename = student_ename(e)
+            if ename is None:
+                raise
+            call = describe_call(object.__getattribute__(self, "_label"), args, kwargs)
+            raise student_exception(ename, f"{e}, in the call {call}") from None
 
     def __getattr__(self, attr: str) -> Any:
         if attr.startswith("__"):
             raise AttributeError(attr)
-        return self._session.ask({"op": "getattr", "target": {**self._target, "attr": attr}})
+        value = self._session.ask({"op": "getattr", "target": {**self._target, "attr": attr}})
+        if isinstance(value, Remote):  # a method or a sub-module: named after the path that reached it
+            object.__setattr__(value, "_label", f"{object.__getattribute__(self, '_label')}.{attr}")
+        return value
 
     def __setattr__(self, attr: str, value: Any) -> None:
         self._session.ask({"op": "setattr", "target": self._target, "attr": attr, "args": [value]})
@@ -81,6 +91,35 @@ class Remote:
 
     def __repr__(self) -> str:
         return f"<{self._label} (student code)>"
+
+
+def describe(value: Any) -> str:
+    """A short description of an argument for an error message: never the data itself when it is large.
+
+    >>> describe([1, 2]), describe(list(range(100))), describe("x" * 50), describe(3.5)
+    ('[1, 2]', 'list (len 100)', 'str (len 50)', '3.5')
+    """
+    if isinstance(value, Remote):
+        return object.__getattribute__(value, "_label")
+    if hasattr(value, "shape") and hasattr(value, "dtype"):  # a tensor or an array
+        device = getattr(value, "device", None)
+        where = f" on {device}" if device is not None and str(device) != "cpu" else ""
+        return f"{type(value).__name__}{tuple(value.shape)} {str(value.dtype).removeprefix('torch.')}{where}"
+    text = repr(value) if isinstance(value, int | float | bool | str | list | tuple | dict | type(None)) else ""
+    if text and len(text) <= 30:
+        return text
+    if isinstance(value, list | tuple | dict | str):
+        return f"{type(value).__name__} (len {len(value)})"
+    return type(value).__name__
+
+
+def describe_call(label: str, args: tuple, kwargs: dict) -> str:
+    """``label(arg, …, name=arg)`` with each argument described by :func:`describe`.
+
+    >>> describe_call("merge", ([5, 6, 5], (5, 6), 256), {})
+    'merge([5, 6, 5], (5, 6), 256)'
+    """
+    return f"{label}({', '.join([*map(describe, args), *(f'{k}={describe(v)}' for k, v in kwargs.items())])})"
 
 
 class Undefined:
@@ -127,9 +166,12 @@ class Session:
     def name(self, name: str) -> Any:
         """The student's top-level object called ``name``: a proxy, a plain value, or an :class:`Undefined`."""
         try:
-            return self.ask({"op": "getattr", "target": {"name": name}})
+            value = self.ask({"op": "getattr", "target": {"name": name}})
         except KeyError:
             return Undefined(name)
+        if isinstance(value, Remote):  # named as the student wrote it, for messages
+            object.__setattr__(value, "_label", name)
+        return value
 
     def wrap(self, value: Any) -> Any:
         if isinstance(value, Handle):

@@ -169,3 +169,14 @@ def test_written_answer_is_kept_pending_then_graded_by_hand(tmp_path, monkeypatc
 def test_feedback_styles_every_status():
     for status in Status:
         assert f".{status}{{" in STYLE, f"feedback.py's CSS has no rule for {status}"
+
+
+def test_an_exception_shows_the_call_that_raised_it(lab01_answers):
+    """The reason names the student's function and describes its arguments (not the data), and the
+    line of the answer cell that raised."""
+    broken = _with(lab01_answers, merge="def merge(ids, pair, new_id):\n    return [ids[len(ids)]]\n")
+    r = grade_notebook(LAB, to_bytes(student_notebook(LAB, broken)), "x", options=FAST)
+    part = next(p for p in r.parts if p.grade_id == "merge_tests")
+    assert part.status == Status.ERROR
+    assert "IndexError" in part.reason and "in the call merge(" in part.reason, part.reason
+    assert "line 2 of answer cell merge" in part.reason, part.reason
