@@ -124,3 +124,16 @@ def test_students_get_their_own_hidden_inputs_and_keep_them_on_regrade(tmp_path,
                                                parts["alice"]["merge_tests"].reason)
     page = (out / "feedback" / "alice.html").read_text(encoding="utf-8")
     assert "instructor-secret" not in page and str(part.hidden_seed) not in page
+
+
+def test_every_hidden_check_takes_a_seed():
+    """Every `*_hidden` check of every lab accepts `seed` (the grader passes each student's)."""
+    import importlib
+    import inspect
+
+    from autograder.course import LABS
+
+    missing = [f"{entry.checks}.{name}" for entry in LABS
+               for name, fn in vars(importlib.import_module(entry.checks)).items()
+               if name.endswith("_hidden") and callable(fn) and "seed" not in inspect.signature(fn).parameters]
+    assert not missing, missing

@@ -234,9 +234,11 @@ def causal_mask_examples(causal_mask: Callable) -> None:
     passed("causal_mask(3) is lower-triangular")
 
 
-def causal_mask_hidden(causal_mask: Callable) -> None:
-    """Against nn.Transformer's square subsequent mask and SDPA's is_causal, for several lengths."""
-    for n in (1, 2, 7, 16):
+def causal_mask_hidden(causal_mask: Callable, seed: int = 30) -> None:
+    """Against nn.Transformer's square subsequent mask and SDPA's is_causal, for several lengths
+    (the edge cases, and one drawn from ``seed``)."""
+    drawn = int(torch.randint(3, 41, (1,), generator=torch.Generator().manual_seed(seed)))
+    for n in (1, 2, 7, 16, drawn):
         what = f"causal_mask({n})"
         got = call(causal_mask, n, what=what)
         check_shape(got, (n, n), what=what)
@@ -245,11 +247,12 @@ def causal_mask_hidden(causal_mask: Callable) -> None:
         check_true(torch.equal(got, expected), what=f"{what}: differs from torch's causal mask",
                    expected=expected.int().tolist(), got=got.int().tolist(),
                    hint="True on and below the diagonal (torch.tril); position i sees 0..i, never the future")
-    q, k, v = _qkv(30, (B, H), 6, 6)
-    mask = call(causal_mask, 6, what="causal_mask(6)")
+    n = 4 + drawn % 8
+    q, k, v = _qkv(seed, (B, H), n, n)
+    mask = call(causal_mask, n, what=f"causal_mask({n})")
     check_close(F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
                 F.scaled_dot_product_attention(q, k, v, is_causal=True),
-                what="SDPA with causal_mask(6) vs SDPA(is_causal=True)")
+                what=f"SDPA with causal_mask({n}) vs SDPA(is_causal=True)")
     passed("causal_mask matches torch's causal masking")
 
 

@@ -67,9 +67,17 @@ def sinusoidal_examples(sinusoidal_encoding: Callable) -> None:
     passed("sinusoidal_encoding gives the hand-computed values")
 
 
-def sinusoidal_hidden(sinusoidal_encoding: Callable) -> None:
-    """Closed form element by element, odd and even widths, one position, long sequences."""
-    for n, d in [(1, 1), (4, 1), (6, 2), (7, 3), (9, 5), (20, 17), (50, 33), (128, 64), (100, 10)]:
+def _draws(seed: int, *ranges: tuple[int, int]) -> list[int]:
+    """One integer from each inclusive range, drawn from ``seed`` (the hidden checks' own sizes)."""
+    gen = torch.Generator().manual_seed(seed)
+    return [int(torch.randint(lo, hi + 1, (1,), generator=gen)) for lo, hi in ranges]
+
+
+def sinusoidal_hidden(sinusoidal_encoding: Callable, seed: int = 40) -> None:
+    """Closed form element by element, odd and even widths, one position, long sequences, and one
+    size drawn from ``seed``."""
+    drawn = tuple(_draws(seed, (2, 200), (1, 80)))
+    for n, d in [(1, 1), (4, 1), (6, 2), (7, 3), (9, 5), (20, 17), (50, 33), (128, 64), (100, 10), drawn]:
         what = f"sinusoidal_encoding({n}, {d})"
         pe = call(sinusoidal_encoding, n, d, what=what)
         check_shape(pe, (n, d), what=what, hint="shape (n_positions, d_model), also for odd d_model")
@@ -106,10 +114,12 @@ def offset_examples(offset_matrix: Callable) -> None:
     passed("offset_matrix shifts PE(3) to PE(5)")
 
 
-def offset_hidden(offset_matrix: Callable) -> None:
-    """PE(pos + k) = M_k · PE(pos) numerically for many k (negative, large) and widths; M_a M_b = M_{a+b}."""
-    for d in (2, 6, 16, 34):
-        for k in (1, -1, 2, 5, -7, 13, 64, 100, -250, 511):
+def offset_hidden(offset_matrix: Callable, seed: int = 41) -> None:
+    """PE(pos + k) = M_k · PE(pos) numerically for many k (negative, large) and widths; M_a M_b = M_{a+b}.
+    One more k, a width and the composed pair are drawn from ``seed``."""
+    k_drawn, half, a, b = _draws(seed, (-600, 600), (1, 20), (-30, 30), (-30, 30))
+    for d in (2, 6, 16, 34, 2 * half):
+        for k in (1, -1, 2, 5, -7, 13, 64, 100, -250, 511, k_drawn):
             what = f"offset_matrix({k}, {d})"
             M = call(offset_matrix, k, d, what=what)
             check_shape(M, (d, d), what=what, hint="a (d_model, d_model) matrix")
@@ -118,7 +128,7 @@ def offset_hidden(offset_matrix: Callable) -> None:
                         what=f"{what} @ PE(pos) vs PE(pos + {k}), 40 positions",
                         hint="block-diagonal: one 2×2 rotation by k·ω_i per (sin, cos) pair; check the "
                              "sign of the sines (a transposed block shifts by −k instead of +k)")
-    a, b, d = 9, -4, 10
+    d = 2 * half
     Ma, Mb, Mab = (call(offset_matrix, k, d, what=f"offset_matrix({k}, {d})") for k in (a, b, a + b))
     check_close((Ma.double() @ Mb.double()).float(), Mab.float(), **_TOL,
                 what=f"offset_matrix({a}, {d}) @ offset_matrix({b}, {d}) vs offset_matrix({a + b}, {d})",
@@ -234,11 +244,14 @@ def alibi_examples(alibi_bias: Callable) -> None:
     passed("alibi_bias gives the hand-computed penalties")
 
 
-def alibi_hidden(alibi_bias: Callable) -> None:
-    """The paper's slopes for 8 and 12 heads (and other counts), L ≠ S, and Hugging Face Bloom's ALiBi."""
+def alibi_hidden(alibi_bias: Callable, seed: int = 42) -> None:
+    """The paper's slopes for 8 and 12 heads (and other counts), L ≠ S, and Hugging Face Bloom's ALiBi;
+    one more size drawn from ``seed``."""
     from transformers.models.bloom.modeling_bloom import build_alibi_tensor
 
-    for H, L, S in [(8, 5, 5), (12, 3, 7), (5, 4, 9), (1, 2, 2), (6, 1, 6), (16, 7, 7), (3, 6, 10)]:
+    heads, queries, extra = _draws(seed, (1, 24), (1, 10), (0, 6))
+    sizes = [(8, 5, 5), (12, 3, 7), (5, 4, 9), (1, 2, 2), (6, 1, 6), (16, 7, 7), (3, 6, 10)]
+    for H, L, S in [*sizes, (heads, queries, queries + extra)]:
         what = f"alibi_bias({H}, {L}, {S})"
         bias = call(alibi_bias, H, L, S, what=what)
         check_shape(bias, (H, L, S), what=what, hint="shape (n_heads, L, S)")
