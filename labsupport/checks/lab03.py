@@ -134,11 +134,12 @@ def _compare_mha(mha, oracle, query, key, value, mask, what: str, H: int) -> Non
     check_shape(weights, exp_w.shape, what=f"{what}: weights",
                 hint="per-head weights are (B, n_heads, L, S): do not average over heads")
     check_close(weights, exp_w, what=f"{what}: per-head attention weights",
-                hint="split the projected features into heads along the last axis: "
-                     "(B, T, d_model) → (B, T, H, d_head) → transpose to (B, H, T, d_head)")
+                hint="the weights depend on q_proj, k_proj, the split into heads "
+                     "((B, T, d_model) → (B, T, H, d_head) → (B, H, T, d_head)), the scaling by √d_head "
+                     "and the mask: compare each step with the specification")
     check_close(out, exp_out, what=f"{what}: output",
-                hint="concatenate the heads back to (B, L, d_model) (transpose before reshaping) and "
-                     "apply the output projection out_proj")
+                hint="the weights match, so look after them: v_proj and its split into heads, weights @ v, "
+                     "merging the heads back to (B, L, d_model), and out_proj")
 
 
 # ---------------------------------------------------------------- split / merge heads
