@@ -96,6 +96,8 @@ class Lab:
         return self.references + self.oracles
 
 
+FLOAT_TIE = "a uniform float equals the threshold exactly with probability 2^-24 per token"
+
 LABS: tuple[Lab, ...] = (
     Lab(id="lab01_tokenizers", title="Tokenizers", chapter="book/01_tokenizers.md",
         bib="book/bib/01_tokenizers.bib", checks="labsupport.checks.lab01",
@@ -119,24 +121,38 @@ LABS: tuple[Lab, ...] = (
         bib="book/bib/05_bert.bib", checks="labsupport.checks.lab05",
         references=("labsupport.bert",), oracles=("transformers",),
         uses=("labsupport.attention", "labsupport.multihead"),
-        tests=("tests/test_bert.py",)),
+        tests=("tests/test_bert.py",),
+        equivalent_mutants={f"mlm_masking:L{line}:{op}": FLOAT_TIE
+                            for line, op in ((10, "Lt->LtE"), (14, "Lt->LtE"), (15, "Lt->LtE"), (15, "GtE->Gt"))}),
     Lab(id="lab06_gpt", title="GPT", chapter="book/06_gpt.md",
         bib="book/bib/06_gpt.bib", checks="labsupport.checks.lab06",
         references=("labsupport.gpt", "labsupport.sampling"), oracles=("transformers",),
         uses=("labsupport.attention", "labsupport.multihead"),
-        tests=("tests/test_gpt.py",)),
+        tests=("tests/test_gpt.py",),
+        equivalent_mutants={"sampling:L4:GtE->Gt": "top-k with k = V keeps every logit, as returning them all does",
+                            **dict.fromkeys(("gpt_model:L21:remove For", "gpt_model:L22:remove If",
+                                             "gpt_model:L23:remove Expr", "gpt_model:L23:const 0.02->0.04",
+                                             "gpt_model:L24:remove If", "gpt_model:L25:remove Expr"),
+                                            "the specification leaves the initialisation ungraded (the grader "
+                                            "loads its own weights)")}),
     Lab(id="lab07_t5", title="T5", chapter="book/07_t5.md",
         bib="book/bib/07_t5.bib", checks="labsupport.checks.lab07",
         references=("labsupport.t5",), oracles=("transformers",), uses=("labsupport.multihead",),
-        tests=("tests/test_t5.py",)),
+        tests=("tests/test_t5.py",),
+        equivalent_mutants={"noise_mask:L10:swap arguments": "min and max are symmetric",
+                            "noise_mask:L11:swap arguments": "max is symmetric"}),
     Lab(id="lab08_efficient_transformers", title="Efficient transformers", chapter="book/08_efficient_transformers.md",
         bib="book/bib/08_efficient.bib", checks="labsupport.checks.lab08",
         references=("labsupport.efficient",), uses=("labsupport.attention", "labsupport.multihead"),
-        tests=("tests/test_efficient.py",)),
+        tests=("tests/test_efficient.py",),
+        equivalent_mutants={"blockwise_attention:L36:swap arguments": "torch.maximum is symmetric",
+                            "xl_memory:L19:swap arguments": "max is symmetric"}),
     Lab(id="lab09_vit_mae", title="Vision transformers and masked autoencoders", chapter="book/09_vit_mae.md",
         bib="book/bib/09_vit.bib", checks="labsupport.checks.lab09",
         references=("labsupport.vit",), oracles=("transformers",), uses=("labsupport.multihead",),
-        tests=("tests/test_vit.py",)),
+        tests=("tests/test_vit.py",),
+        equivalent_mutants={"vit_classifier:L14:const 0.02->0.04":
+                            "the specification leaves pos_embed's initial scale free; the grader loads its weights"}),
     Lab(id="lab10_lora", title="LoRA and parameter-efficient fine-tuning", chapter="book/10_lora.md",
         bib="book/bib/10_lora.bib", checks="labsupport.checks.lab10",
         references=("labsupport.lora",), oracles=("peft",), uses=("labsupport.gpt",),
@@ -144,11 +160,19 @@ LABS: tuple[Lab, ...] = (
     Lab(id="lab11_rlhf", title="RLHF: reward models, policy gradients and DPO", chapter="book/11_rlhf.md",
         bib="book/bib/11_rlhf.bib", checks="labsupport.checks.lab11",
         references=("labsupport.rlhf",), oracles=("trl", "transformers"), uses=("labsupport.gpt",),
-        tests=("tests/test_rlhf.py",)),
+        tests=("tests/test_rlhf.py",),
+        equivalent_mutants={"sequence_logprobs:L8:drop USub": "sum(1) is sum(-1) on the (B, T-1) log-probabilities",
+                            "pg_kl_loss:L5:drop USub": "sum(1) is sum(-1) on the (B, T) per-token terms",
+                            "pg_kl_loss:L4:remove Assign":
+                            "multiplying by a bool or integer mask promotes it to the log-probabilities' dtype"}),
     Lab(id="lab12_distillation", title="Distillation", chapter="book/12_distillation.md",
         bib="book/bib/12_distillation.bib", checks="labsupport.checks.lab12",
         references=("labsupport.distill",), uses=("labsupport.gpt",),
-        tests=("tests/test_distill.py",)),
+        tests=("tests/test_distill.py",),
+        equivalent_mutants={"distillation_loss:L13:drop USub": "dim=1 is dim=-1 on the flattened (n, V) logits",
+                            "distillation_loss:L13:drop USub#2": "dim=1 is dim=-1 on the flattened (n, V) logits",
+                            "distill_step:L10:const True->False":
+                            "every parameter of the student gets a gradient, so zeroed and None gradients step alike"}),
 )
 
 

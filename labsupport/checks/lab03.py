@@ -179,7 +179,8 @@ def split_merge_hidden(split_heads: Callable, merge_heads: Callable, seed: int =
         y_nc = torch.randn(B, T, H, dh, generator=gen, dtype=F64).transpose(1, 2)  # non-contiguous
         what = f"merge_heads(a non-contiguous tensor of shape {(B, H, T, dh)})"
         check_close(call(merge_heads, y_nc, what=what), y_nc.transpose(1, 2).reshape(B, T, H * dh), what=what,
-                    hint="after a transpose, use .reshape (or .contiguous().view), not .view")
+                    hint="the same values stored contiguously gave the right result: the answer must follow the "
+                         "shape of y (transpose, reshape), not its memory layout")
         back = call(merge_heads, got, what="merge_heads(split_heads(x))")
         check_close(back, x, what=f"merge_heads(split_heads(x, {H})) must give x back")
         hint = "use only differentiable tensor operations (view/reshape/transpose)"

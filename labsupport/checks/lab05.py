@@ -399,7 +399,8 @@ def masking_hidden(mask_tokens: Callable, seed: int = 52) -> None:
     binomial = 0.15 * 0.85 * (1 / sizes).mean().item()  # variance of a binomial fraction, averaged over rows
     check_true(spread > 0.4 * binomial, what="variation of the chosen fraction between sequences",
                expected=f"about {binomial:.5f} (independent choices)", got=round(spread, 5),
-               hint="choose each position independently (a Bernoulli draw per position), not an exact count")
+               hint="each position is chosen independently with probability p (a Bernoulli draw per position), so the "
+                    "chosen fraction varies from sequence to sequence")
     check_true(not torch.equal(results[0][1], results[1][1]), what="two different seeds",
                expected="different choices", got="identical choices", hint="use the generator you are given")
     again = _mask(mask_tokens, ids, SPECIAL, MASK, V, seed, global_seed=seed + 99)

@@ -11,7 +11,8 @@ The student's code may live in another process (the autograder's sandbox). Anyth
 live object there — autograd through the student's modules, a ``torch.Generator``, counting the
 tokens the model reads during generation — runs next to it through
 :func:`labsupport.checks.on_student_side` with the trusted helpers defined here
-(:func:`sample_with_seed`, :func:`generate_traced`, :func:`parameter_count`, :func:`loss_gradients`).
+(:func:`sample_with_seed`, :func:`generate_traced`, :func:`parameter_count`, :func:`head_features`,
+:func:`loss_gradients`).
 """
 
 from __future__ import annotations
@@ -134,6 +135,12 @@ def _hf_kv(cfg: GPTConfig, state: dict[str, torch.Tensor], h: torch.Tensor) -> t
 def parameter_count(module: nn.Module) -> int:
     """Number of distinct parameters (a tied matrix counts once)."""
     return sum(p.numel() for p in module.parameters())
+
+
+def head_features(module: nn.Module) -> tuple[int | None, int | None]:
+    """``(in_features, out_features)`` of ``module.lm_head`` (``None`` for what is missing)."""
+    head = getattr(module, "lm_head", None)
+    return getattr(head, "in_features", None), getattr(head, "out_features", None)
 
 
 def loss_gradients(lm_loss: Callable, logits: torch.Tensor, labels: torch.Tensor,
@@ -364,7 +371,17 @@ def gpt_model_hidden(GPT: Callable, seed: int = 62) -> None:
     check_true(not torch.allclose(a, b), what="model with dropout=0.4 in train mode must be random",
                expected="two calls give different outputs", got="identical outputs",
                hint="apply transformer.drop to the embeddings (and the blocks' dropout)")
+    _check_lm_head(GPT)
     passed("GPT matches GPT2LMHeadModel: sizes, the cache and its positions, tied weights, float32, dropout")
+
+
+def _check_lm_head(GPT: Callable) -> None:
+    """A freshly built GPT's head is ``nn.Linear(n_embd, vocab_size)`` (the tied weight hides a swap)."""
+    cfg = GPTConfig(vocab_size=31, block_size=8, n_layer=1, n_head=2, n_embd=6)
+    model = call(GPT, cfg, what=f"GPT({cfg})")
+    check_equal(call(on_student_side, head_features, model, what="model.lm_head"), (cfg.n_embd, cfg.vocab_size),
+                what="lm_head of a freshly built GPT: (in_features, out_features)",
+                hint="lm_head = nn.Linear(n_embd, vocab_size, bias=False)")
 
 
 # ---------------------------------------------------------------- part 3: the loss
@@ -556,7 +573,9 @@ def sampling_hidden(top_k_filter: Callable, top_p_filter: Callable, sample_next:
     draws = {tuple(call(on_student_side, sample_with_seed, sample_next, z, s, 0, what="sample_next").tolist())
              for s in range(4)}
     check_true(len(draws) > 1, what="different generator seeds must give different samples",
-               expected="different tokens", got="the same tokens for seeds 0–3", hint="sample, do not take the argmax")
+               expected="different tokens", got="the same tokens for seeds 0–3",
+               hint="with temperature 1 and no filter, draw from the softmax with the generator given: different "
+                    "seeds give different draws")
     passed("top-k, top-p and sampling match transformers' warpers; sampling is seeded by the generator")
 
 

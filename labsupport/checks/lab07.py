@@ -243,7 +243,8 @@ def noise_mask_hidden(random_spans_noise_mask: Callable, seed: int = 71) -> None
     """Counts and structure over many sizes; determinism; uniformly random span lengths (statistics)."""
     gen = torch.Generator().manual_seed(seed)
     cases = [(20, 0.15, 3.0), (100, 0.15, 3.0), (512, 0.15, 3.0), (37, 0.3, 2.0), (64, 0.5, 1.0), (9, 0.15, 3.0),
-             (2, 0.15, 3.0), (50, 0.25, 4.0), (30, 0.1, 5.0), (73, 0.2, 2.5)]
+             (2, 0.15, 3.0), (50, 0.25, 4.0), (30, 0.1, 5.0), (73, 0.2, 2.5),
+             (2, 0.9, 3.0), (10, 0.99, 20.0)]  # the last two: round(length * density) clipped to length - 1
     for length, density, mean in cases:
         s = int(torch.randint(10**6, (1,), generator=gen))
         what = f"random_spans_noise_mask({length}, {density}, {mean})"

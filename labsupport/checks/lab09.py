@@ -217,7 +217,8 @@ def patchify_hidden(patchify: Callable, unpatchify: Callable, seed: int = 91) ->
         x_nc = torch.randn(B, H, W, C, generator=gen, dtype=F64).permute(0, 3, 1, 2)  # non-contiguous (B, C, H, W)
         check_close(call(patchify, x_nc, p, what="patchify(a non-contiguous image)"), _ref_patchify(x_nc, p),
                     what=f"patchify(a non-contiguous tensor of shape {(B, C, H, W)})",
-                    hint="after a permute, use .reshape (or .contiguous().view), not .view")
+                    hint="the same image stored contiguously gave the right patches: the answer must follow the "
+                         "shape of x (reshape, permute), not its memory layout")
     x = torch.randn(2, 3, 6, 4, generator=gen, dtype=F64)
     out, (grad,) = student_autograd(patchify_gradients, patchify, x, 2, what="gradient through patchify")
     _, (expected,) = patchify_gradients(_ref_patchify_autograd, x, 2)
@@ -447,7 +448,8 @@ def masking_hidden(random_masking: Callable, seed: int = 94) -> None:
     out, (grad,) = student_autograd(masking_gradients, random_masking, x, 0.75, noise, what="gradient through masking")
     _, (expected,) = masking_gradients(lambda t, r, z: _hf_random_masking(t, r, z), x, 0.75, noise)
     check_true(grad is not None, what="gradient through random_masking", expected="a gradient tensor", got=None,
-               hint="select tokens with torch.gather or indexing, not through Python lists")
+               hint="the kept tokens must come from x through tensor operations (torch.gather or indexing) for "
+                    "autograd to reach x")
     check_close(grad, expected, what="gradient of the kept tokens with respect to x")
     _masking_statistics(random_masking)
     passed("random_masking matches ViTMAE given the noise, restores exactly and is uniform per sample")
@@ -483,10 +485,11 @@ def _masking_statistics(random_masking: Callable) -> None:
     distinct = len({tuple(row) for row in ids.sort(1).values.tolist()})
     check_true(distinct > 1000, what="different samples of one batch must get different masks",
                expected="many distinct masks in 4000 samples", got=f"{distinct} distinct masks",
-               hint="draw the noise per sample, shape (B, N), not one (N,) row for the whole batch")
+               hint="each sample draws its own noise: torch.rand(B, N)")
     kept2, _, _ = _masking(random_masking, x[:64], ratio, None, "a second call without noise")
     check_true(not torch.equal(kept2, kept[:64]), what="two calls without noise must draw different masks",
-               expected="different masks", got="the same masks", hint="do not fix a seed inside random_masking")
+               expected="different masks", got="the same masks",
+               hint="without a noise argument, every call draws fresh noise with torch.rand, so two calls differ")
 
 
 # ---------------------------------------------------------------- part 5: the MAE loss

@@ -123,7 +123,8 @@ def reward_loss_hidden(reward_loss: Callable, seed: int = 111) -> None:
     check_close(call(reward_loss, rc, rr, what="reward_loss with margins −800, 800, 0, 100"),
                 torch.tensor((800.0 + 0.0 + math.log(2.0) + 0.0) / 4, dtype=F64),
                 what="reward_loss with margins −800, 800, 0, 100 (−log σ(−800) = 800, −log σ(800) ≈ 0)",
-                hint="compute −log σ(d) as F.logsigmoid(d) or softplus(−d), not log(sigmoid(d)), which underflows")
+                hint="−log σ(d) must stay finite and exact for large |d|: F.logsigmoid(d) and softplus(−d) compute it "
+                     "stably")
     rc32, rr32 = torch.randn(6, generator=gen), torch.randn(6, generator=gen)
     got32 = call(reward_loss, rc32, rr32, what="reward_loss in float32")
     check_dtype(got32, torch.float32, what="reward_loss on float32 rewards", hint="keep the dtype of the rewards")
