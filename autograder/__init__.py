@@ -17,6 +17,9 @@ stripped, cells locked and checksummed). This package adds what it lacks:
   proxies of the student's functions, so verdicts stay out of the student's reach;
 - :mod:`autograder.seeds`    — per-student hidden inputs: part seeds from an instructor secret (HMAC);
 - :mod:`autograder.scan`     — flag suspicious answer code for review;
+- :mod:`autograder.similarity` — pairs of unusually similar submissions (copydetect winnowing), an HTML report;
+- :mod:`autograder.diagnosis` — explain a failed part by the known mistake (mutant) it behaves like, or by
+  the earlier answer it calls;
 - :mod:`autograder.orchestrate` — grade a folder (in parallel), archive, record;
 - :mod:`autograder.distributed` — where grading runs: local worker processes or a Dask cluster;
 - :mod:`autograder.gradebook` — submissions, autograde results and manual grades (SQLite or PostgreSQL);
@@ -25,8 +28,10 @@ stripped, cells locked and checksummed). This package adds what it lacks:
 - :mod:`autograder.feedback` — per-student HTML feedback that never shows hidden tests;
 - :mod:`autograder.mutants`  — known-wrong answers (and alternative correct ones) with what they must score;
 - :mod:`autograder.validate` — solution full marks, blank release zero, every mutant caught as declared,
-  every alternative full marks.
+  every alternative full marks;
+- :mod:`autograder.mutation` — seeded AST mutants of the solutions' answer code: the mutation score per lab;
+- :mod:`autograder.nbgrader_config` — the nbgrader configuration the release and the exchange share.
 
-Command line: ``python -m autograder {release,validate,grade,regrade,export,manual,protections,exchange} ...``
-(``python -m autograder --help``).
+Command line: ``python -m autograder COMMAND ...`` with COMMAND one of release, validate, grade, regrade,
+export, similarity, manual, protections, diagnosis, exchange (``python -m autograder --help``).
 """

@@ -38,7 +38,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -114,7 +114,10 @@ def statementwise(code: str) -> str:
     return ast.unparse(ast.fix_missing_locations(tree))
 
 
-def _recorder(outcomes: dict[int, str]):
+def recorder(outcomes: dict[int, str]) -> Callable[[int, BaseException | None], None]:
+    """The ``__diagnosis_record__`` that :func:`statementwise` code calls: statement k's :func:`outcome` goes into
+    ``outcomes[k]``; the end of the student's process (or of the worker's memory) is raised, not recorded."""
+
     def record(k: int, e: BaseException | None) -> None:
         if isinstance(e, SandboxError | KeyboardInterrupt | SystemExit | MemoryError):
             raise e  # the student's process is gone (or the grader's worker is out of memory): stop here
@@ -132,7 +135,7 @@ def fingerprint(g: _Grading, test_index: int, seed: int) -> list[str] | None:
     except (SyntaxError, ValueError, RecursionError):
         return None
     outcomes: dict[int, str] = {}
-    g.base_ns[RECORD] = _recorder(outcomes)
+    g.base_ns[RECORD] = recorder(outcomes)
     try:
         status, _reason, _output = g._run_test(transformed, seed, None)
     finally:

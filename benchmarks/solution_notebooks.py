@@ -3,7 +3,8 @@
 Each notebook of ``solutions/`` runs in its own process as a plain script (its code cells in order,
 one namespace, matplotlib's Agg backend, progress bars off) with ``LABSUPPORT_DEVICE`` set, so the
 experiments train on that device while the checks stay on the CPU in float64. Prints, per notebook,
-the seconds on each device, their ratio, and the first cell that raised, if any:
+the seconds on each device, their ratio, the lab's CPU budget from the manifest (``Lab.cpu_budget_s``,
+marked ``over`` when the CPU run exceeds it) and the first cell that raised, if any:
 
     python benchmarks/solution_notebooks.py                      # cpu, and cuda when there is one
     python benchmarks/solution_notebooks.py --devices cpu --labs lab03 lab06
@@ -80,20 +81,22 @@ def main() -> None:
         return
     import torch
 
+    from autograder.course import LABS
+
     devices = args.devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
-    notebooks = sorted(ROOT.glob("solutions/lab*/lab*.ipynb"))
-    if args.labs:
-        notebooks = [nb for nb in notebooks if any(nb.stem.startswith(lab) for lab in args.labs)]
+    labs = [lab for lab in LABS if not args.labs or any(lab.id.startswith(name) for name in args.labs)]
     print(f"torch {torch.__version__}, {os.cpu_count()} CPU cores"
           + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
     print(f"{'notebook':<32}" + "".join(f"{d + ' s':>10}" for d in devices)
-          + (f"{devices[0] + '/' + devices[-1]:>12}" if len(devices) > 1 else ""))
+          + (f"{devices[0] + '/' + devices[-1]:>12}" if len(devices) > 1 else "") + f"{'budget s':>10}")
     failures = []
-    for nb in notebooks:
-        runs = [run(nb, d) for d in devices]
+    for lab in labs:
+        runs = [run(lab.source_notebook, d) for d in devices]
         ratio = f"{runs[0].seconds / runs[-1].seconds:>11.1f}×" if len(runs) > 1 else ""
-        print(f"{nb.stem:<32}" + "".join(f"{r.seconds:>10.1f}" for r in runs) + ratio, flush=True)
-        failures += [f"{nb.stem} on {d}: {r.failure}" for d, r in zip(devices, runs) if r.failure]
+        over = "  over" if "cpu" in devices and runs[devices.index("cpu")].seconds > lab.cpu_budget_s else ""
+        print(f"{lab.id:<32}" + "".join(f"{r.seconds:>10.1f}" for r in runs) + ratio
+              + f"{lab.cpu_budget_s:>10}" + over, flush=True)
+        failures += [f"{lab.id} on {d}: {r.failure}" for d, r in zip(devices, runs) if r.failure]
     print("\n".join(["", "failures:", *failures]) if failures else "\nevery notebook ran on every device")
 
 

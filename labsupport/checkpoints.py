@@ -34,7 +34,7 @@ class CheckpointError(DataError):
 
 
 def _rebuild(name: str) -> str:
-    return f"rebuild it with `python -m labsupport.pretrain {name}` (deterministic, a few minutes on a CPU)"
+    return f"rebuild it with `python -m labsupport.pretrain {name}` (deterministic; 15 to 20 minutes on a 2-core CPU)"
 
 
 def available() -> list[str]:

@@ -390,13 +390,14 @@ is ASCII, so one id per character), trained by the course itself. Loaded by chap
 - **Validation curve** (step, loss): {t["val_curve"]}.
 - **Licence**: weights MIT, like the course code; data public domain.
 
-Rebuild (deterministic on the CPU, a few minutes): `python -m labsupport.pretrain gpt`. The
+Rebuild (deterministic on the CPU, about {t["seconds"] / 60:.0f} minutes on the build machine):
+`python -m labsupport.pretrain gpt`. The
 weights are `gpt.safetensors` (GPT-2's parameter names; the tied head is stored once, as
 `transformer.wte.weight`; `labsupport.gpt.to_hf` gives a `transformers.GPT2LMHeadModel`); the
 configuration and the training summary are in `gpt.json`.
 
-Limitations: a tiny model trained for minutes. It has learned the look of a play (speaker names
-in capitals, line breaks, common words, some grammar) but not meaning; samples are English-like
+Limitations: a tiny model trained for a quarter of an hour on a CPU. It has learned the look of a
+play (speaker names in capitals, line breaks, common words, some grammar) but not meaning; samples are English-like
 words in Shakespearean layout.
 """
 

@@ -36,7 +36,7 @@ def _grade(answers: dict[str, str], student: str = "sam", options: GradeOptions 
 
 def test_statementwise_records_each_statement():
     got: dict[int, str] = {}
-    ns = {diagnosis.RECORD: diagnosis._recorder(got)}
+    ns = {diagnosis.RECORD: diagnosis.recorder(got)}
     exec(diagnosis.statementwise("x = 1\nassert x == 2\ny = x + 1\nraise ValueError('bad (line 3 of answer cell f)')"),
          ns)
     assert got == {0: "pass", 1: "fail|assert", 2: "pass", 3: "error|ValueError|bad"}

@@ -2,7 +2,7 @@
 
 ``python -m labsupport.pretrain bert`` runs :func:`pretrain_checkpoint`: a WordPiece vocabulary and
 a 2-layer BERT trained with masked LM (no next-sentence prediction, as RoBERTa) on the texts of the
-polarity training sentences (never their labels), deterministically on the CPU in a few minutes.
+polarity training sentences (never their labels), deterministically on the CPU (about 20 minutes on 2 cores).
 It writes ``labsupport/data/checkpoints/bert.{safetensors,json,md}`` and ``bert.vocab.txt``.
 Chapters and labs call :func:`load_pretrained`; nothing is downloaded.
 
@@ -234,5 +234,6 @@ tokens); a longer run (`RECIPE["steps"]` in `labsupport/bert/recipe.py`, on a GP
 **Use.** `labsupport.bert.load_pretrained()` (config and verified state dict) or
 `labsupport.bert.pretrained_mlm()`. Weights: MIT, like the course code.
 
-**Rebuild.** `python -m labsupport.pretrain bert` (deterministic on the CPU; a few minutes).
+**Rebuild.** `python -m labsupport.pretrain bert` (deterministic on the CPU; about
+{meta['pretrain_seconds'] / 60:.0f} minutes on the machine that built this one).
 """

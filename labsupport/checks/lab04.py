@@ -18,9 +18,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labsupport.checks import CheckFailed, call, check_close, check_dtype, check_shape, in_range, passed
-
-__all__ = ["in_range", "permutation_gap"]  # re-exported: notebooks reach every helper through `check`
+from labsupport.checks import CheckFailed, call, check_close, check_dtype, check_shape, passed
+from labsupport.checks import in_range as in_range  # re-exported: test cells call check.in_range
 
 _PROPERTY = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                      suppress_health_check=list(HealthCheck))
