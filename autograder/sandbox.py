@@ -4,7 +4,8 @@ Protections, strongest first (:func:`protections` says which are active on this 
 
 - **bubblewrap** (Debian's ``bubblewrap``), when installed and the grader runs as root: new mount,
   PID, network, IPC and UTS namespaces. The whole file system is read-only; the course repository,
-  the home directory, ``/tmp`` and every folder given in ``hidden`` (submissions, gradebook, output)
+  the home directory, ``/tmp``, the folder of the grader's secret (:func:`autograder.seeds.secret_path`,
+  wherever ``XDG_CONFIG_HOME`` puts it) and every folder given in ``hidden`` (submissions, gradebook, output)
   are replaced by empty directories, and only the Python installation and the ``labsupport`` and
   ``autograder`` packages are mounted back, read-only. So ``solutions/``, hidden tests, the
   gradebook and other submissions do not exist inside. The working directory is a private tmpfs of
@@ -45,6 +46,7 @@ from typing import Any
 from autograder import wire
 from autograder.course import ROOT
 from autograder.model import Limits, Status
+from autograder.seeds import secret_path
 
 SANDBOX_UIDS = 100_000  # each sandbox gets its own unused uid above this, so process limits are per sandbox
 _next_uid = itertools.count()
@@ -145,7 +147,7 @@ class Sandbox:
             os.close(fd)
 
     def _bwrap_command(self, python: list[str]) -> list[str]:
-        hide = {ROOT, ROOT.parent, Path.home(), *self.hidden}
+        hide = {ROOT, ROOT.parent, Path.home(), secret_path().parent, *self.hidden}
         cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-ipc", "--unshare-pid", "--unshare-net",
                "--unshare-uts", "--unshare-cgroup-try", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
                "--tmpfs", "/tmp"]

@@ -1,7 +1,10 @@
 """The sandbox and the wire: isolation, limits, plain data only, proxies for student objects."""
 
 import math
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +13,7 @@ from autograder import wire
 from autograder.model import Status
 from autograder.proxy import Session
 from autograder.sandbox import Crashed, Sandbox, Timeout, Zygote, bwrap_available
+from autograder.seeds import load_secret, secret_path
 from labsupport.checks import check_gradients
 
 STUDENT = '''
@@ -144,3 +148,23 @@ def test_zygote_copies_start_fresh_and_fail_like_sandboxes():
                                                "while True: pass"})
         s = copy()
         assert s.name("X") == 41 and z.alive()
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="bubblewrap isolation needs bwrap and root")
+def test_the_graders_secret_is_hidden_wherever_it_lives(monkeypatch):
+    config = Path(tempfile.mkdtemp(dir="/var/tmp"))  # XDG_CONFIG_HOME outside the home, /tmp and the repository
+    try:
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+        monkeypatch.delenv("TRANSFORMERS_COURSE_GRADER_SECRET", raising=False)
+        load_secret()
+        folder = secret_path().parent
+        assert folder.is_relative_to(config) and any(folder.iterdir())
+        config.chmod(0o755)
+        folder.chmod(0o755)  # loosened by hand: the folder must still be empty inside
+        with Sandbox() as sb:
+            s = Session(sb)
+            s.deadline = time.monotonic() + 60
+            s.ask({"op": "exec", "code": f"import os\n_seen = os.listdir({str(folder)!r})"})
+            assert ask_name(s, "_seen") == []
+    finally:
+        shutil.rmtree(config)

@@ -12,18 +12,26 @@ import random
 from collections import Counter
 from collections.abc import Callable, Mapping
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from labsupport import data
 from labsupport import tokenizers as ref
-from labsupport.checks import CheckFailed, call, check_equal, check_true, check_type, on_student_side, passed
+from labsupport.checks import (
+    CheckFailed,
+    call,
+    check_equal,
+    check_true,
+    check_type,
+    on_student_side,
+    passed,
+    property_settings,
+)
 from labsupport.checks import in_range as in_range  # re-exported: test cells call check.in_range
 from labsupport.tokenizers.bpe import merge_steps
 from labsupport.tokenizers.bytelevel import BPEVocab, bytes_to_unicode
 
-_PROPERTY = settings(max_examples=150, deadline=None, derandomize=True, database=None,
-                     suppress_health_check=list(HealthCheck))
+_PROPERTY = property_settings(150)
 
 # Texts that exercise every branch of GPT-2's pre-tokenisation and of byte-level encoding.
 VARIED_TEXTS = [

@@ -15,14 +15,13 @@ from collections.abc import Callable
 from functools import lru_cache
 
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from labsupport.checks import CheckFailed, call, check_close, check_dtype, check_shape, passed
+from labsupport.checks import CheckFailed, call, check_close, check_dtype, check_shape, passed, property_settings
 from labsupport.checks import in_range as in_range  # re-exported: test cells call check.in_range
 
-_PROPERTY = settings(max_examples=60, deadline=None, derandomize=True, database=None,
-                     suppress_health_check=list(HealthCheck))
+_PROPERTY = property_settings(60)
 _TOL = {"atol": 1e-4, "rtol": 1e-4}  # float32 angles of positions up to a few hundred
 
 
