@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from labsupport.data import DATA_DIR, DataError, path, sha256
+from labsupport.data import DATA_DIR, DataError, path, record, sha256
 
 CHECKPOINT_DIR = DATA_DIR / "checkpoints"
 
@@ -70,20 +70,5 @@ def save(name: str, state: Mapping[str, torch.Tensor], meta: Mapping[str, Any], 
     (CHECKPOINT_DIR / f"{name}.md").write_text(card, encoding="utf-8")
     for file in (weights, meta_file, CHECKPOINT_DIR / f"{name}.md"):
         file.chmod(0o644)  # shipped data: readable by the grading sandbox's unprivileged user and by students
-    _record({f"checkpoints/{name}.safetensors": sha256(weights), f"checkpoints/{name}.json": sha256(meta_file)})
+    record({f"checkpoints/{name}.safetensors": sha256(weights), f"checkpoints/{name}.json": sha256(meta_file)})
     return weights
-
-
-def _record(digests: Mapping[str, str]) -> None:
-    """Add or replace lines of ``SHA256SUMS`` (sorted by file name, two spaces as sha256sum writes)."""
-    from labsupport.data import _checksums
-
-    sums = DATA_DIR / "SHA256SUMS"
-    table = {}
-    for line in sums.read_text().splitlines():
-        if line.strip():
-            digest, file = line.split(maxsplit=1)
-            table[file.strip()] = digest
-    table.update(digests)
-    sums.write_text("".join(f"{d}  {f}\n" for f, d in sorted(table.items())))
-    _checksums.cache_clear()

@@ -2,11 +2,12 @@
 
 import pytest
 
+from autograder import validate
 from autograder.course import all_labs
 from autograder.model import PartResult, Result, Status
 from autograder.mutants import Mutant, MutantError, parse_expect, parse_mutant
 from autograder.release import out_of_sync
-from autograder.validate import judge_mutant, validate_labs
+from autograder.validate import judge_mutant, run_solution, validate_labs
 
 LABS = all_labs()
 
@@ -35,6 +36,17 @@ def test_a_mutant_counts_only_where_and_how_it_declares():
     assert not ok and "b_tests should keep full marks" in got
     unknown = Mutant("m", "", {}, expect={"zz_tests": Status.FAILED})
     assert not judge_mutant(unknown, _result(("a_tests", Status.PASSED)))[0]
+
+
+def test_a_solution_failure_that_does_not_repeat_passes_and_is_reported(monkeypatch):
+    runs = iter([(False, "1 failed, 8 passed; Cell 8: OSError: lock"), (True, "9 passed")])
+    monkeypatch.setattr(validate, "nbval_run", lambda *args: next(runs))
+    row = run_solution("lab03")
+    assert row.ok and row.got == "9 passed; the first run failed: 1 failed, 8 passed; Cell 8: OSError: lock"
+    calls = []
+    monkeypatch.setattr(validate, "nbval_run", lambda *args: calls.append(args) or (False, "Cell 8: ValueError: x"))
+    row = run_solution("lab03")
+    assert not row.ok and row.got == "Cell 8: ValueError: x" and len(calls) == 2
 
 
 def test_mutant_format(tmp_path):

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from labsupport import checkpoints
+from labsupport import checkpoints, data
 from labsupport.bert import data as bert_data
 from labsupport.bert.config import BertConfig
 from labsupport.bert.heads import BertForMaskedLM, BertForSequenceClassification
@@ -90,7 +90,7 @@ def pretrain_checkpoint(seed: int = 0) -> Path:
     card = _model_card(meta)
     out = checkpoints.save(NAME, model.state_dict(), meta, card)
     out.chmod(0o644)  # readable by every user (safetensors may write the file private)
-    checkpoints._record({"checkpoints/bert.vocab.txt": checkpoints.sha256(vocab_file)})
+    data.record({"checkpoints/bert.vocab.txt": data.sha256(vocab_file)})
     return out
 
 

@@ -42,6 +42,22 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def record(digests: dict[str, str]) -> None:
+    """Add or replace lines of ``SHA256SUMS`` (``{name: hex digest}``; sorted by name, as sha256sum writes).
+
+    Used by the scripts that make course files (:mod:`labsupport.pretrain`, :mod:`labsupport.results`).
+    """
+    sums = DATA_DIR / "SHA256SUMS"
+    table = {}
+    for line in sums.read_text().splitlines():
+        if line.strip():
+            digest, file = line.split(maxsplit=1)
+            table[file.strip()] = digest
+    table.update(digests)
+    sums.write_text("".join(f"{d}  {f}\n" for f, d in sorted(table.items())))
+    _checksums.cache_clear()
+
+
 def path(name: str) -> Path:
     """Return the verified path of a shipped file, e.g. ``path("tinyshakespeare/input.txt")``.
 
