@@ -261,8 +261,9 @@ def length_extrapolation(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab_s
     token, the same held-out batches for every model); NaN where the model cannot run (a learned table
     of ``train_len`` rows has no row for later positions). ``encoders`` (``sinusoidal=``, ``rotary=``,
     ``alibi=``) replace the reference implementations, e.g. by a student's. The small default budget runs
-    in about a minute on a CPU; ``steps=2000, d_model=128, seeds=(0, 1, 2, 3, 4)`` on a GPU is the
-    conclusive setting.
+    in about a minute on a CPU; ``steps=2000, d_model=128, seeds=(0, 1, 2, 3, 4)`` is the conclusive
+    setting, run once by ``python -m labsupport.results extrapolation`` (its numbers:
+    ``labsupport.results.load("extrapolation")``).
     """
     from tqdm.auto import tqdm
 

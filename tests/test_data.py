@@ -1,6 +1,8 @@
 import pytest
+import torch
 
-from labsupport import data
+from labsupport import data, results
+from labsupport.positional import ENCODINGS, length_extrapolation
 
 
 def test_shakespeare_known_answers():
@@ -40,3 +42,19 @@ def test_missing_and_corrupted_files_give_clear_errors(tmp_path, monkeypatch):
             data.path("gone.txt")
     finally:
         data._checksums.cache_clear()
+
+
+def test_a_missing_stored_result_says_how_to_rebuild_it():
+    with pytest.raises(data.DataError, match=r"python -m labsupport.results nothing"):
+        results.load("nothing")
+    assert set(results.load("extrapolation")["losses"]) == set(ENCODINGS)
+
+
+def test_extrapolation_runs_split_by_encoding_give_the_same_numbers():
+    """What lets `python -m labsupport.results extrapolation` train each encoding in its own process."""
+    ids = torch.randint(0, 20, (4000,), generator=torch.Generator().manual_seed(0))
+    small = dict(seeds=(0, 1), steps=3, d_model=16, eval_lens=(32, 64), progress=False)
+    together = length_extrapolation(ids[:3000], ids[3000:], 20, encodings=("none", "alibi"), **small)
+    for e in ("none", "alibi"):
+        alone = length_extrapolation(ids[:3000], ids[3000:], 20, encodings=(e,), **small)[e]
+        assert torch.equal(alone, together[e])
