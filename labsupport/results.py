@@ -3,7 +3,7 @@
 A chapter executes in at most 90 s on a 2-core CPU, so its live experiments are small. Where a claim
 needs a larger budget (more seeds, more steps), the same function runs once at that budget:
 
-    python -m labsupport.results extrapolation            # on the CPU (about 20 minutes on 2 cores)
+    python -m labsupport.results extrapolation            # on the CPU (about 15 minutes on 2 cores)
     python -m labsupport.results extrapolation --device cuda
 
 writes ``labsupport/data/results/extrapolation.json`` — the settings, the numbers, torch's version, the

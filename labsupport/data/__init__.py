@@ -47,14 +47,8 @@ def record(digests: dict[str, str]) -> None:
 
     Used by the scripts that make course files (:mod:`labsupport.pretrain`, :mod:`labsupport.results`).
     """
-    sums = DATA_DIR / "SHA256SUMS"
-    table = {}
-    for line in sums.read_text().splitlines():
-        if line.strip():
-            digest, file = line.split(maxsplit=1)
-            table[file.strip()] = digest
-    table.update(digests)
-    sums.write_text("".join(f"{d}  {f}\n" for f, d in sorted(table.items())))
+    table = {**_checksums(), **digests}
+    (DATA_DIR / "SHA256SUMS").write_text("".join(f"{d}  {f}\n" for f, d in sorted(table.items())))
     _checksums.cache_clear()
 
 
